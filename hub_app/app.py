@@ -1,0 +1,29 @@
+"""``hub-app``: the desktop application."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="hub-app", description="Home Hub for HubLight lights")
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="start simulated lights and the embedded broker in this process",
+    )
+    parser.add_argument("--lights", type=int, default=3, help="simulated lights in demo mode")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start the desktop app. Qt is imported only here, behind the command line."""
+    args = parse_args(argv)
+    from hub_app.ui.main import run  # noqa: PLC0415  (keeps Qt out of non-UI imports)
+
+    return run(demo=args.demo, lights=args.lights)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

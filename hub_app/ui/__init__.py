@@ -1,0 +1,1 @@
+"""Qt views (PySide6 on qasync). The only package that imports Qt."""
