@@ -20,7 +20,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Start the desktop app. Qt is imported only here, behind the command line."""
     args = parse_args(argv)
-    from hub_app.ui.main import run  # noqa: PLC0415  (keeps Qt out of non-UI imports)
+    from hub_app.ui.main import run  # Qt is imported only when the app really starts
 
     return run(demo=args.demo, lights=args.lights)
 

