@@ -344,6 +344,10 @@ class Esp32Board(Board):
         except (OSError, ValueError, TypeError):
             return None
 
+    def sta_is_connected(self):
+        # type: () -> bool
+        return bool(self._sta.isconnected())
+
     def sta_rssi(self):
         # type: () -> int | None
         if not self._sta.isconnected():

@@ -257,6 +257,8 @@ class SimBoard(Board):
         self.ap_port_wanted = ap_port
         self.lan_port_wanted = lan_port
         self.on_event = on_event
+        #: called with "ap" / "lan" once a server listens there (the runner completes events)
+        self.on_server_started: Callable[[str], None] | None = None
         self.pixels: list[tuple[int, int, int]] = []
         self.frames_shown = 0
         self.reboot_requested = False
@@ -421,6 +423,11 @@ class SimBoard(Board):
         self.sta_ssid = None
         self.lan_ip = None
 
+    def sta_is_connected(self) -> bool:
+        """True while joined and the network still exists in the world (``remove_network``
+        takes it away)."""
+        return self.sta_ssid is not None and self.world.network(self.sta_ssid) is not None
+
     def sta_rssi(self) -> int | None:
         if self.sta_ssid is None:
             return None
@@ -501,6 +508,8 @@ class SimBoard(Board):
             self._world_open_ap()
         else:
             self.lan_port = bound
+        if self.on_server_started is not None:
+            self.on_server_started(iface)
         return sim_server, host, bound
 
     async def open_connection(

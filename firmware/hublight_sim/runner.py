@@ -70,6 +70,10 @@ class SimLight:
         self.board = board
         self.status = "off"
         self.setup_state: str | None = None
+        self.light_status: dict[str, Any] | None = None
+        self.last_failure: str | None = None
+        # events that wait for the light's server on that interface to listen
+        self._pending: dict[str, tuple[str, dict[str, Any]]] = {}
         self.events: list[tuple[str, dict[str, Any]]] = []
         self.app: Any = None
         self.boots = 0
@@ -215,10 +219,12 @@ class SimLight:
     def _record(self, event: str, fields: dict[str, Any]) -> None:
         self.events.append((event, fields))
         del self.events[:-500]
-        if event == "state_changed":
-            state = fields.get("setup_state") or fields.get("status")
-            if isinstance(state, str):
-                self.setup_state = state
+        if event == "state_changed" and isinstance(fields.get("status"), dict):
+            self.light_status = fields["status"]
+        if isinstance(fields.get("setup_state"), str):
+            self.setup_state = fields["setup_state"]
+        if event == "lan_failed":
+            self.last_failure = fields.get("reason")
         for name, predicate, future in list(self._waiters):
             if name != event or future.done():
                 continue
@@ -308,6 +314,7 @@ class Simulator:
                 fw_version=fw_version,
             )
             board.on_event = self._board_event_callback(board)
+            board.on_server_started = self._server_started_callback(board)
             self.lights.append(SimLight(self, board))
 
     def light(self, device_id: str) -> SimLight:
@@ -345,10 +352,37 @@ class Simulator:
 
         return callback
 
-    def _emit(self, board: SimBoard, event: str, fields: dict[str, Any]) -> None:
+    def _server_started_callback(self, board: SimBoard) -> Callable[[str], None]:
+        def callback(iface: str) -> None:
+            light = self.lights[board.index]
+            pending = light._pending.pop(iface, None)
+            if pending is not None:
+                self._emit(board, pending[0], pending[1], deferred=True)
+
+        return callback
+
+    def _flush_pending(self, board: SimBoard, iface: str) -> None:
+        light = self.lights[board.index]
+        pending = light._pending.pop(iface, None)
+        if pending is not None:
+            self._emit(board, pending[0], pending[1], deferred=True)
+
+    def _emit(
+        self, board: SimBoard, event: str, fields: dict[str, Any], *, deferred: bool = False
+    ) -> None:
         light = self.lights[board.index] if board.index < len(self.lights) else None
         payload = {"id": board.device_id}
         payload.update(fields)
+        # "lan_joined" / "ap_started" come just before the server listens: hold them back until
+        # it does, so that the event carries a usable URL (at most 2 s)
+        iface = {"lan_joined": "lan", "ap_started": "ap"}.get(event)
+        if light is not None and iface is not None and not deferred and (
+            (iface == "lan" and light.lan_url is None) or (iface == "ap" and light.ap_url is None)
+        ):
+            light._pending[iface] = (event, payload)
+            with contextlib.suppress(RuntimeError):
+                asyncio.get_running_loop().call_later(2.0, self._flush_pending, board, iface)
+            return
         if light is not None:
             self._enrich(light, event, payload)
             light._record(event, payload)
@@ -373,3 +407,5 @@ class Simulator:
         elif event == "ap_started":
             payload.setdefault("ap_rpc_url", light.ap_url)
             payload.setdefault("ap_ssid", light.ap_ssid)
+        elif event == "power_cut":
+            light._pending.clear()
