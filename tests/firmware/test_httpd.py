@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import subprocess
 from collections.abc import AsyncIterator, Callable
@@ -10,9 +11,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-from yarl import URL
-
 from hublight.httpd import HttpServer, parse_query, www_authenticate
+from yarl import URL
 
 TIMEOUT = 30.0
 CHALLENGE = {"auth_type": "digest", "nonce": 1234, "nc": 1, "realm": "hublight-1a2b3c",
@@ -66,7 +66,7 @@ async def dispatch(frame: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]
         await asyncio.sleep(0.2)
         reply["result"] = "slow"
     else:
-        reply["error"] = {"code": 404, "message": "No handler for %s" % method}
+        reply["error"] = {"code": 404, "message": f"No handler for {method}"}
     return reply
 
 
@@ -76,7 +76,7 @@ class Served:
         self.notifier = notifier
         self.log = log
         self.port = port
-        self.url = "http://127.0.0.1:%d" % port
+        self.url = f"http://127.0.0.1:{port}"
 
 
 ServeFactory = Callable[..., Any]
@@ -262,7 +262,7 @@ async def test_curl_posts_large_body_with_expect_continue(served: Served, tmp_pa
     result = await asyncio.to_thread(
         subprocess.run,
         ["curl", "-sS", "--max-time", "20", "-H", "Expect: 100-continue",
-         "-H", "Content-Type: application/json", "--data-binary", "@%s" % body_file,
+         "-H", "Content-Type: application/json", "--data-binary", f"@{body_file}",
          served.url + "/rpc/Echo"],
         capture_output=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
@@ -421,10 +421,8 @@ async def test_connection_limit_closes_extra_connections(serve: ServeFactory) ->
     try:
         extra_reader, extra_writer = await asyncio.open_connection("127.0.0.1", served.port)
         extra_writer.write(b"GET /rpc/Echo HTTP/1.1\r\n\r\n")
-        try:
+        with contextlib.suppress(ConnectionError):
             assert await asyncio.wait_for(extra_reader.read(), TIMEOUT) == b""
-        except ConnectionError:
-            pass
         extra_writer.close()
         reader, writer = held[0]
         writer.write(b"GET /rpc/Echo?held=1 HTTP/1.1\r\n\r\n")
