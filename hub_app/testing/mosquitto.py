@@ -14,6 +14,7 @@ import hashlib
 import ipaddress
 import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -328,6 +329,7 @@ class MosquittoBroker:
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return
+        process.send_signal(signal.SIGCONT)  # in case it was paused
         process.terminate()
         try:
             process.wait(timeout)
@@ -341,6 +343,16 @@ class MosquittoBroker:
         if process is not None and process.poll() is None:
             process.kill()
             process.wait(10)
+
+    def pause(self) -> None:
+        """Freeze the broker (SIGSTOP): connections stay open but nothing answers."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Undo `pause()` (SIGCONT)."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)
 
     def restart(self, crash: bool = False) -> MosquittoBroker:
         """Stop (or kill, with crash=True) and start again on the same port."""
