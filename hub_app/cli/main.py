@@ -387,6 +387,18 @@ async def cmd_not_available(args: argparse.Namespace, out: Output) -> int:
 # ---------------------------------------------------------------------------------- parser
 
 
+def _lazy(module: str, name: str) -> Handler:
+    """A handler imported on use, so `hub-cli list` does not load zeroconf."""
+
+    async def handler(args: argparse.Namespace, out: Output) -> int:
+        import importlib
+
+        function: Handler = getattr(importlib.import_module(module), name)
+        return await function(args, out)
+
+    return handler
+
+
 def _add_json(parser: argparse.ArgumentParser, *, default: Any = argparse.SUPPRESS) -> None:
     parser.add_argument(
         "--json",
@@ -452,8 +464,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     discover.add_argument("--interface", metavar="IFACE", help="network interface for mDNS")
     discover.add_argument("--no-ap", action="store_true", help="skip the Wi-Fi access-point scan")
+    discover.add_argument(
+        "--ap-interval", type=float, default=5.0, help="seconds between Wi-Fi scans (default 5)"
+    )
+    discover.add_argument(
+        "--world-state",
+        metavar="FILE",
+        help="use the simulated Wi-Fi of `hub-light-sim --world-state FILE` instead of the PC's",
+    )
     _add_json(discover)
-    discover.set_defaults(handler=cmd_not_available)
+    discover.set_defaults(handler=_lazy("hub_app.cli.discover", "cmd_discover"))
 
     provision = commands.add_parser("provision", help="set up a new light")
     provision.add_argument("--ssid", help="home Wi-Fi network")
@@ -469,8 +489,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     selftest = commands.add_parser("mdns-selftest", help="can mDNS work on this PC?")
     selftest.add_argument("--interface", metavar="IFACE", help="network interface to test")
+    selftest.add_argument("--timeout", type=float, default=10.0, help="seconds per check")
     _add_json(selftest)
-    selftest.set_defaults(handler=cmd_not_available)
+    selftest.set_defaults(handler=_lazy("hub_app.cli.discover", "cmd_mdns_selftest"))
     return parser
 
 

@@ -65,6 +65,7 @@ class SimLightProcess:
     setup_code: str
     ap_host: str
     ap_port: int
+    world_state: Path
 
     @property
     def ap_address(self) -> str:

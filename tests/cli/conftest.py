@@ -35,7 +35,7 @@ def sim_light(tmp_path: Path) -> Iterator[SimLightProcess]:
     command = [
         str(BIN / "hub-light-sim"),
         "--count", "1", "--json", "--join-delay", "0", "--reboot-delay", "0",
-        "--flash-dir", str(tmp_path / "sim-flash"),
+        "--flash-dir", str(tmp_path / "sim-flash"), "--world-state", str(tmp_path / "world.json"),
     ]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert process.stdout is not None
@@ -52,7 +52,9 @@ def sim_light(tmp_path: Path) -> Iterator[SimLightProcess]:
         )
     url = started["ap_rpc_url"].removeprefix("http://").removesuffix("/rpc")
     host, port = url.rsplit(":", 1)
-    light = SimLightProcess(process, started["id"], started["setup_code"], host, int(port))
+    light = SimLightProcess(
+        process, started["id"], started["setup_code"], host, int(port), tmp_path / "world.json"
+    )
     yield light
     process.send_signal(signal.SIGTERM)
     try:
