@@ -58,7 +58,7 @@ _LOGGER = logging.getLogger(__name__)
 
 Transport = Literal["ws", "http", "auto"]
 
-_WS_HELLO_METHOD = "Sys.GetInfo"
+_WS_HELLO_METHOD = "RPC.Ping"  # any request with our src subscribes us
 _LOG_SNIPPET = 200
 
 
@@ -488,7 +488,7 @@ class DeviceClient:
         """Send one request with our `src` so that the light pushes notifications to us."""
         try:
             await self._call(
-                _WS_HELLO_METHOD, None, limit=limit, transport="ws", force_auth=True
+                _WS_HELLO_METHOD, None, limit=limit, transport="ws"
             )
         except (RpcError, AuthError, BadReplyError) as err:
             # The socket is up; a device without this method or refusing the password still
