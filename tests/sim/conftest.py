@@ -9,7 +9,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-
 from hublight_sim.runner import SimLight, Simulator
 from hublight_sim.world import WifiWorld
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import aiohttp
 import pytest
+from hublight_sim.runner import SimLight
 
 from hub_app.testing.mosquitto import MosquittoBroker
-from hublight_sim.runner import SimLight
 
 from .conftest import provision
 from .helpers import LightRpc

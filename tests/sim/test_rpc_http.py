@@ -9,7 +9,6 @@ import subprocess
 
 import aiohttp
 import pytest
-
 from hublight_sim.runner import SimLight
 
 from .helpers import LightRpc, RpcFailure, frame_auth

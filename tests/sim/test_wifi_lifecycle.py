@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 from aiohttp import web
-
 from hublight_sim.board import make_sim_image
 from hublight_sim.runner import SimLight
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-
 from hublight_sim.board import SETUP_CODE_ALPHABET, SimBoard, make_sim_image
 from hublight_sim.world import LightAccessPoint, Network, WifiWorld
 
