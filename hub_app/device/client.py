@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import errno
 import itertools
 import json
 import logging
+import os
 import secrets
 import time
 from collections.abc import Callable
@@ -93,13 +95,24 @@ NotificationCallback = Callable[[Notification], None]
 ConnectionCallback = Callable[[ConnectionEvent], None]
 
 
+_ERRNO_TEXT = {
+    errno.ECONNREFUSED: "connection refused (is the light on, and is this its address?)",
+    errno.ECONNRESET: "the connection was reset",
+    errno.ENETUNREACH: "the network is unreachable (is this PC on the light's network?)",
+    errno.EHOSTUNREACH: "the host is unreachable (is this PC on the light's network?)",
+    errno.ETIMEDOUT: "the connection timed out",
+}
+
+
 def _describe_network_error(err: BaseException) -> str:
     if isinstance(err, aiohttp.ClientConnectorDNSError):
         return "the host name cannot be resolved"
     if isinstance(err, aiohttp.ClientConnectorError):
-        return err.os_error.strerror or str(err.os_error) or "connection failed"
+        err = err.os_error
     if isinstance(err, aiohttp.ServerDisconnectedError):
         return "the light closed the connection"
+    if isinstance(err, OSError) and err.errno is not None:
+        return _ERRNO_TEXT.get(err.errno) or os.strerror(err.errno)
     if isinstance(err, OSError) and err.strerror:
         return err.strerror
     text = str(err)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
@@ -98,6 +98,10 @@ async def raw_server() -> AsyncIterator[Callable[[Handler], Awaitable[tuple[str,
         await server.close()
 
 
-def frame_of(body: Any) -> dict[str, Any]:
-    assert isinstance(body, dict)
-    return body
+async def eventually(predicate: Callable[[], bool], limit: float = 30) -> None:
+    """Poll `predicate` until it holds (TimeoutError after `limit` seconds)."""
+    async with asyncio.timeout(limit):
+        for _ in itertools.count():
+            if predicate():
+                return
+            await asyncio.sleep(0.01)

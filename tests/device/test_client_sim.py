@@ -24,7 +24,7 @@ from hub_app.device import (
 )
 from hub_app.device.digest import DigestAuth, parse_challenge_message, parse_www_authenticate
 
-from .conftest import LAN_SECRET, host_port, pair_on_lan
+from .conftest import LAN_SECRET, eventually, host_port, pair_on_lan
 
 FAST = Backoff(initial=0.05, maximum=0.2, jitter=0.1)
 
@@ -35,12 +35,6 @@ def ap_client(
     host, port = host_port(light.ap_url)
     kwargs.setdefault("timeout", 30)
     return DeviceClient(session, host, port, password=password, **kwargs)
-
-
-async def wait_for(predicate: Any, timeout: float = 30) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
 
 
 async def test_setup_code_gives_full_info_and_status(
@@ -211,7 +205,7 @@ async def test_websocket_calls_and_notifications(
 
     status = await client.set_light(on=True, brightness=55)
     assert traces[-1].transport == "ws"
-    await wait_for(lambda: any(
+    await eventually(lambda: any(
         n.method == "NotifyStatus" and n.params.get("light:0", {}).get("rev") == status["rev"]
         for n in first
     ))
@@ -224,7 +218,7 @@ async def test_websocket_calls_and_notifications(
     # changed by another client over HTTP: notifications reach us all the same
     async with ap_client(session, ap_light, ap_light.setup_code, transport="http") as other:
         changed = await other.set_light(brightness=20)
-    await wait_for(lambda: any(
+    await eventually(lambda: any(
         n.params.get("light:0", {}).get("rev") == changed["rev"] for n in second
     ))
     assert len(first) == seen  # delivered in the same loop turn as `second`: no wait needed
@@ -244,14 +238,14 @@ async def test_websocket_reconnects_after_reboot(
     await client.connect_ws()
     boots = ap_light.boots
     await client.reboot(delay_ms=0)
-    await wait_for(lambda: events[-1].state is ConnectionState.CONNECTED and len(events) > 1, 60)
+    await eventually(lambda: events[-1].state is ConnectionState.CONNECTED and len(events) > 1, 60)
     assert ap_light.boots > boots
     states = [e.state for e in events]
     assert states[0] is ConnectionState.CONNECTED
     assert ConnectionState.RECONNECTING in states
     # resubscribed: the rebooted light pushes to us again; the stale nonce is renewed by itself
     status = await client.set_light(on=True, brightness=77)
-    await wait_for(lambda: any(
+    await eventually(lambda: any(
         n.params.get("light:0", {}).get("rev") == status["rev"] for n in notes
     ))
     await client.close()
@@ -265,13 +259,13 @@ async def test_power_cut_fails_pending_and_reconnects_after_power_on(
     client.subscribe_connection(events.append)
     await client.connect_ws()
     ap_light.power_cut()
-    await wait_for(lambda: any(e.state is ConnectionState.RECONNECTING and e.attempt >= 1
+    await eventually(lambda: any(e.state is ConnectionState.RECONNECTING and e.attempt >= 1
                                for e in events))
     assert not client.ws_connected
     assert any(e.error for e in events if e.state is ConnectionState.RECONNECTING)
     await ap_light.power_on()
     await ap_light.wait_event("ap_started", timeout_s=60)
-    await wait_for(lambda: events[-1].state is ConnectionState.CONNECTED, 60)
+    await eventually(lambda: events[-1].state is ConnectionState.CONNECTED, 60)
     assert events[-1].attempt >= 1
     assert (await client.get_status())["source"]
     await client.close()
@@ -292,7 +286,7 @@ async def test_close_leaves_no_tasks(session: aiohttp.ClientSession, ap_light: S
     await client.connect_ws()
     assert ours()  # the receive task runs
     ap_light.power_cut()  # a reconnect run starts and keeps failing
-    await wait_for(lambda: any(e.attempt >= 1 for e in events))
+    await eventually(lambda: any(e.attempt >= 1 for e in events))
     assert ours()  # the reconnect task runs
     await client.close()
     await client.close()  # idempotent

@@ -46,7 +46,7 @@ def test_frame_response_matches_firmware(algorithm: str, nc: int) -> None:
         nonce="123456789", nc=nc, cnonce="c0ffee", ha2_text=FRAME_HA2_TEXT,
     )
     theirs = firmware_auth.digest_response(
-        algorithm, "admin", "hublight-1a2b3c", "ABCD2345", "123456789", "%08x" % nc, "c0ffee",
+        algorithm, "admin", "hublight-1a2b3c", "ABCD2345", "123456789", f"{nc:08x}", "c0ffee",
         firmware_auth.FRAME_HA2_INPUT,
     )
     assert ours == theirs

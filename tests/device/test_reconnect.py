@@ -59,16 +59,18 @@ async def test_reconnector_retries_until_success_and_reports_failures() -> None:
 
 async def test_reconnector_stop_cancels_a_run() -> None:
     attempts = 0
+    failing = asyncio.Event()
 
     async def connect() -> None:
         nonlocal attempts
         attempts += 1
+        if attempts >= 2:
+            failing.set()
         raise OSError("down")
 
     reconnector = Reconnector(connect, backoff=Backoff(initial=0.01, maximum=0.01))
     reconnector.start()
-    while attempts < 2:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(failing.wait(), 30)
     await reconnector.stop()
     seen = attempts
     await asyncio.sleep(0.1)
