@@ -179,6 +179,8 @@ class Esp32Board(Board):
             json.dump(data, handle)
         os.rename(tmp, path)
         self.sync()
+        # the setup code belongs on the label: printed once, at the moment it is made
+        print("hublight: new factory data, setup code", data["setup_code"])
         return data
 
     def arch(self):
