@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -374,16 +375,6 @@ async def cmd_info(args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
-async def cmd_not_available(args: argparse.Namespace, out: Output) -> int:
-    """Sub-commands whose parts have not landed in this build."""
-    out.error(
-        f"`{args.command}` is not available in this build of Home Hub yet",
-        next_step="Use the Home Hub app for now, or update Home Hub.",
-        kind="not_available",
-    )
-    return EXIT_FAILED
-
-
 # ---------------------------------------------------------------------------------- parser
 
 
@@ -393,7 +384,16 @@ def _lazy(module: str, name: str) -> Handler:
     async def handler(args: argparse.Namespace, out: Output) -> int:
         import importlib
 
-        function: Handler = getattr(importlib.import_module(module), name)
+        try:
+            function: Handler = getattr(importlib.import_module(module), name)
+        except ImportError as exc:
+            out.error(
+                f"`{args.command}` is not available in this build of Home Hub ({exc.name} "
+                "is missing)",
+                next_step="Update or reinstall Home Hub.",
+                kind="not_available",
+            )
+            return EXIT_FAILED
         return await function(args, out)
 
     return handler
@@ -430,6 +430,9 @@ def build_parser() -> argparse.ArgumentParser:
         "Exit codes: 0 ok, 1 device/network/data error, 2 wrong command line.",
     )
     _add_json(parser, default=False)
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log what happens (never secrets) to stderr"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     listing = commands.add_parser("list", help="the paired lights")
@@ -483,9 +486,27 @@ def build_parser() -> argparse.ArgumentParser:
     provision.add_argument("--name", help="name for the light")
     provision.add_argument("--room", help="room of the light")
     provision.add_argument("--setup-code", metavar="CODE", help="the code on the label")
-    provision.add_argument("--light", metavar="ID_OR_SSID", help="which new light to set up")
+    provision.add_argument("--light", metavar="AP_SSID", help="which new light (HubLight-1A2B3C)")
+    provision.add_argument(
+        "--remember-wifi", action="store_true", help="keep the Wi-Fi password in the keyring"
+    )
+    provision.add_argument(
+        "--accept-warnings", action="store_true", help="send even when the network gets a warning"
+    )
+    provision.add_argument("--interface", metavar="IFACE", help="network interface for mDNS")
+    provision.add_argument(
+        "--lan-timeout", type=float, default=None, help="seconds to wait for the light on the LAN"
+    )
+    provision.add_argument(
+        "--world-state", metavar="FILE", help="use the simulated Wi-Fi of hub-light-sim"
+    )
+    provision.add_argument(
+        "--without-keyring",
+        action="store_true",
+        help="set up even without a system keyring (the LAN secret is lost when hub-cli exits)",
+    )
     _add_json(provision)
-    provision.set_defaults(handler=cmd_not_available)
+    provision.set_defaults(handler=_lazy("hub_app.cli.provision", "cmd_provision"))
 
     selftest = commands.add_parser("mdns-selftest", help="can mDNS work on this PC?")
     selftest.add_argument("--interface", metavar="IFACE", help="network interface to test")
@@ -524,6 +545,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point of hub-cli."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.ERROR,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     out = Output(bool(args.json))
     try:
         return asyncio.run(run(args, out))

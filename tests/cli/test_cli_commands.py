@@ -152,12 +152,6 @@ def test_usage_errors_exit_2(cli: Cli) -> None:
     assert both.returncode == 2
 
 
-def test_provision_is_marked_not_available(cli: Cli) -> None:
-    run = cli("provision", "--ssid", "Home")
-    assert run.returncode != 0
-    assert "not available" in run.stderr
-
-
 # -------------------------------------------------------------------------- simulated light
 
 
