@@ -1,0 +1,246 @@
+"""The default backend: an MQTT broker inside the hub, per-light credentials and ACL.
+
+`EmbeddedBackend` starts `EmbeddedBroker` on the hub's event loop, then connects to it as an
+ordinary MQTT client (the `MqttBackend` code path, over loopback), so the embedded and external
+set-ups behave the same.
+
+Credentials: at pairing, `pair_light(device_id)` makes a random 128-bit password for the light,
+stores only a salted hash in `<data_dir>/broker_users.json` (written atomically) and returns the
+plaintext once, inside the `mqtt.*` config keys to send to the light (the provisioning flow keeps
+it in the keyring). A random password of that strength needs no slow hash: a salted SHA-256 makes
+the file useless to an attacker and keeps connection storms (thousands of lights after a power
+cut) cheap. The hub's own account gets a fresh random password at every start (memory only).
+
+ACL (per light, prefix = its topic prefix, the device id by default):
+- publish: `<prefix>/state`, `<prefix>/online`, `<prefix>/events`, and the hub's reply topic;
+- subscribe: `<prefix>/rpc` only.
+The hub may do anything (it still subscribes only to its lights' topics).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import socket
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from hub_app.broker_client.embedded_broker import EmbeddedBroker, _write_atomic
+from hub_app.broker_client.mqtt import MqttBackend, MqttConfig, new_client_id
+
+_LOGGER = logging.getLogger(__name__)
+
+USERS_FILE = "broker_users.json"
+HUB_USER = "hub"
+
+
+@dataclass(frozen=True)
+class Principal:
+    role: str  # "hub" | "light"
+    name: str
+    prefix: str = ""
+
+
+def hash_password(password: str, salt: bytes | None = None) -> str:
+    salt = salt if salt is not None else secrets.token_bytes(16)
+    digest = hashlib.sha256(salt + password.encode()).digest()
+    return f"sha256${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+
+
+def verify_password(password: bytes, stored: str) -> bool:
+    try:
+        scheme, salt_b64, digest_b64 = stored.split("$")
+        if scheme != "sha256":
+            return False
+        salt = base64.b64decode(salt_b64)
+        expected = base64.b64decode(digest_b64)
+    except ValueError:
+        return False
+    return hmac.compare_digest(hashlib.sha256(salt + password).digest(), expected)
+
+
+class LightCredentials:
+    """Users of the embedded broker (hashed at rest) and the ACL. Implements `BrokerAuth`."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._lights: dict[str, dict[str, str]] = {}  # user -> {"hash", "prefix"}
+        self._hub_hash: str | None = None
+        self._lock = threading.Lock()  # saves happen in a worker thread
+        self.reply_topics: set[str] = set()
+        if path is not None and path.exists():
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+                self._lights = {
+                    str(user): {"hash": str(entry["hash"]), "prefix": str(entry["prefix"])}
+                    for user, entry in data["lights"].items()
+                }
+            except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+                _LOGGER.error("broker users in %s unreadable (%s): no light can log in", path, err)
+
+    def __repr__(self) -> str:
+        return f"LightCredentials({len(self._lights)} lights)"
+
+    def set_hub_password(self, password: str) -> None:
+        self._hub_hash = hash_password(password)
+
+    def add_light(self, device_id: str, topic_prefix: str | None = None) -> str:
+        """Create (or replace) the light's credentials; returns the plaintext password once."""
+        prefix = topic_prefix or device_id
+        if not device_id or device_id == HUB_USER or any(c in prefix for c in "+#/"):
+            raise ValueError("unusable device id / topic prefix")
+        password = secrets.token_urlsafe(16)
+        with self._lock:
+            self._lights[device_id] = {"hash": hash_password(password), "prefix": prefix}
+        return password
+
+    def remove_light(self, device_id: str) -> None:
+        with self._lock:
+            self._lights.pop(device_id, None)
+
+    def has_light(self, device_id: str) -> bool:
+        return device_id in self._lights
+
+    def save(self) -> None:
+        """Write the users file atomically (blocking: call from a worker thread)."""
+        if self.path is None:
+            return
+        with self._lock:
+            data = {"version": 1, "lights": {u: dict(e) for u, e in self._lights.items()}}
+        _write_atomic(self.path, data)
+
+    # --- BrokerAuth -------------------------------------------------------------------------
+    def authenticate(self, username: str | None, password: bytes | None) -> Principal | None:
+        if username is None or password is None:
+            return None
+        if username == HUB_USER:
+            if self._hub_hash is not None and verify_password(password, self._hub_hash):
+                return Principal("hub", HUB_USER)
+            return None
+        entry = self._lights.get(username)
+        if entry is not None and verify_password(password, entry["hash"]):
+            return Principal("light", username, entry["prefix"])
+        return None
+
+    def may_publish(self, principal: Any, topic: str) -> bool:
+        if not isinstance(principal, Principal):
+            return False
+        if principal.role == "hub":
+            return True
+        prefix = principal.prefix
+        return topic in (prefix + "/state", prefix + "/online", prefix + "/events") or (
+            topic in self.reply_topics
+        )
+
+    def may_subscribe(self, principal: Any, topic_filter: str) -> bool:
+        if not isinstance(principal, Principal):
+            return False
+        if principal.role == "hub":
+            return True
+        return topic_filter == principal.prefix + "/rpc"
+
+
+def reachable_address() -> str:
+    """This machine's address on the network with the default route (no packet is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: never routed anywhere for real
+            return str(probe.getsockname()[0])
+        except OSError:
+            return "127.0.0.1"
+
+
+class EmbeddedBackend(MqttBackend):
+    """The hub's own broker plus the MQTT backend connected to it over loopback.
+
+    `host`/`port`: where the broker listens (default all interfaces, 1883; port 0 = ephemeral).
+    `advertise_host`: the address lights are told to use (default: `host` if specific, else
+    this machine's address on the default route). `data_dir` keeps retained messages and users.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path | str,
+        *,
+        host: str = "0.0.0.0",
+        port: int = 1883,
+        advertise_host: str | None = None,
+        command_timeout: float = 10.0,
+        keepalive: int = 30,
+    ) -> None:
+        client_id = new_client_id()
+        super().__init__(
+            MqttConfig(
+                host="127.0.0.1",
+                port=port,
+                username=HUB_USER,
+                client_id=client_id,
+                keepalive=keepalive,
+            ),
+            command_timeout=command_timeout,
+        )
+        self.data_dir = Path(data_dir)
+        self.credentials = LightCredentials(self.data_dir / USERS_FILE)
+        self.credentials.reply_topics.add(self.reply_topic)
+        self.advertise_host = advertise_host
+        self.broker = EmbeddedBroker(host, port, auth=self.credentials, data_dir=self.data_dir)
+
+    def __repr__(self) -> str:
+        b = self.broker
+        return f"EmbeddedBackend({b.host}:{b.port}, {self.connection.kind})"
+
+    async def _connect(self) -> None:
+        await self.broker.start()
+        hub_password = secrets.token_urlsafe(24)
+        self.credentials.set_hub_password(hub_password)
+        local = "127.0.0.1" if self.broker.host in ("0.0.0.0", "", "::") else self.broker.host
+        self.config = replace(self.config, host=local, port=self.broker.port, password=hub_password)
+        await super()._connect()
+
+    async def _disconnect(self) -> None:
+        await super()._disconnect()
+        await self.broker.close()
+
+    @property
+    def server_address(self) -> str:
+        """`host:port` for the lights."""
+        host = self.advertise_host
+        if host is None:
+            host = self.broker.host
+            if host in ("0.0.0.0", "", "::"):
+                host = reachable_address()
+        return f"{host}:{self.broker.port}"
+
+    async def pair_light(self, device_id: str, topic_prefix: str | None = None) -> dict[str, Any]:
+        """Pairing glue: register credentials for the light and return its `mqtt.*` config.
+
+        The dict (protocol.md keys) goes into the light's `Config.Set`; `mqtt.pass` is the only
+        copy of the plaintext password: keep it in the keyring, never log it.
+        """
+        password = self.credentials.add_light(device_id, topic_prefix)
+        await asyncio.to_thread(self.credentials.save)
+        options = {"topic_prefix": topic_prefix} if topic_prefix else {}
+        self.add_light(device_id, **options)
+        config: dict[str, Any] = {
+            "mqtt.enable": True,
+            "mqtt.server": self.server_address,
+            "mqtt.user": device_id,
+            "mqtt.pass": password,
+            "mqtt.tls": False,
+            "mqtt.client_id": device_id,
+        }
+        if topic_prefix:
+            config["mqtt.topic_prefix"] = topic_prefix
+        return config
+
+    async def unpair_light(self, device_id: str) -> None:
+        self.credentials.remove_light(device_id)
+        await asyncio.to_thread(self.credentials.save)
+        self.remove_light(device_id)
