@@ -192,6 +192,9 @@ class DeviceClient:
 
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._http_lock = asyncio.Lock()
+        self._challenge_gate = asyncio.Lock()
+        self._ws_send_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._notification_callbacks: list[NotificationCallback] = []
         self._connection_callbacks: list[ConnectionCallback] = []
@@ -259,6 +262,13 @@ class DeviceClient:
         error: str | None = None
         try:
             async with asyncio.timeout(limit):
+                if self._auth is not None and self._auth.challenge is None:
+                    # The first authenticated call fetches the nonce alone: a burst of calls
+                    # would each make the light issue a nonce, and it keeps only the last 16.
+                    async with self._challenge_gate:
+                        return await self._call_with_auth(
+                            method, params, use, exchange, force_auth
+                        )
                 return await self._call_with_auth(method, params, use, exchange, force_auth)
         except TimeoutError:
             error = f"{self._where} did not answer {method} within {limit:g} s"
@@ -321,13 +331,20 @@ class DeviceClient:
         exchange: _Exchange,
         force_auth: bool,
     ) -> Any:
-        for attempt in range(2):
+        used: list[Challenge | None] = [None]
+
+        def build() -> dict[str, Any]:
+            used[0] = self._auth.challenge if self._auth is not None else None
             frame = self._frame(method, params, force_auth)
             exchange.request, exchange.reply = frame, None
+            return frame
+
+        for attempt in range(2):
             if transport == "ws":
-                reply, header_challenge = await self._send_ws(frame), None
+                frame, reply = await self._send_ws(build)
+                header_challenge = None
             else:
-                reply, header_challenge = await self._send_http(frame)
+                frame, reply, header_challenge = await self._send_http(build)
             exchange.reply = reply
             self._check_reply(reply, frame["id"], method)
             src = reply.get("src")
@@ -348,7 +365,9 @@ class DeviceClient:
                     raise AuthError(
                         "wrong_credentials", f"{self._where} refused the password for {method}"
                     )
-                self._auth.update(self._challenge_from(message, header_challenge))
+                if self._auth.challenge is used[0]:
+                    self._auth.update(self._challenge_from(message, header_challenge))
+                # else another call has already renewed the nonce since: retry with that one
                 continue
             if code == 429:
                 raise AuthError(
@@ -387,15 +406,26 @@ class DeviceClient:
 
     # ---------------------------------------------------------------------------------- HTTP
 
-    async def _send_http(self, frame: dict[str, Any]) -> tuple[dict[str, Any], Challenge | None]:
-        body = json.dumps(frame).encode()
+    async def _send_http(
+        self, build: Callable[[], dict[str, Any]]
+    ) -> tuple[dict[str, Any], dict[str, Any], Challenge | None]:
+        """-> (frame sent, reply frame, challenge from WWW-Authenticate).
+
+        One request at a time per client: the light takes few connections (8), and a nonce's `nc`
+        must reach it in increasing order, which concurrent connections cannot promise. Use the
+        WebSocket for many calls at once.
+        """
         try:
-            async with self._session.post(
-                self._rpc_url, data=body, headers={"Content-Type": "application/json"}
-            ) as resp:
-                raw = await resp.read()
-                status = resp.status
-                www_authenticate = resp.headers.get("WWW-Authenticate")
+            async with self._http_lock:
+                frame = build()
+                async with self._session.post(
+                    self._rpc_url,
+                    data=json.dumps(frame).encode(),
+                    headers={"Content-Type": "application/json"},
+                ) as resp:
+                    raw = await resp.read()
+                    status = resp.status
+                    www_authenticate = resp.headers.get("WWW-Authenticate")
         except TimeoutError:
             raise
         except aiohttp.ClientConnectionError as err:
@@ -425,7 +455,7 @@ class DeviceClient:
                 ) from None
             else:
                 raise
-        return reply, header_challenge
+        return frame, reply, header_challenge
 
     def _parse_frame(self, raw: bytes | str) -> dict[str, Any]:
         try:
@@ -508,23 +538,30 @@ class DeviceClient:
             # registered our src. Calls will report the problem themselves.
             _LOGGER.debug("WebSocket hello to %s: %s", self._where, err)
 
-    async def _send_ws(self, frame: dict[str, Any]) -> dict[str, Any]:
+    async def _send_ws(
+        self, build: Callable[[], dict[str, Any]]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """-> (frame sent, reply frame). Frames are built and sent in order (increasing `nc`)."""
         ws = self._ws
         if ws is None or ws.closed:
             raise DeviceConnectionError(f"the WebSocket to {self._where} is not connected")
-        request_id: int = frame["id"]
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._pending[request_id] = future
+        request_id: int | None = None
         try:
-            try:
-                await ws.send_str(json.dumps(frame))
-            except (aiohttp.ClientError, ConnectionError, RuntimeError) as err:
-                raise DeviceConnectionError(
-                    f"the WebSocket to {self._where} failed: {_describe_network_error(err)}"
-                ) from None
-            return await future
+            async with self._ws_send_lock:
+                frame = build()
+                request_id = frame["id"]
+                self._pending[frame["id"]] = future
+                try:
+                    await ws.send_str(json.dumps(frame))
+                except (aiohttp.ClientError, ConnectionError, RuntimeError) as err:
+                    raise DeviceConnectionError(
+                        f"the WebSocket to {self._where} failed: {_describe_network_error(err)}"
+                    ) from None
+            return frame, await future
         finally:
-            self._pending.pop(request_id, None)
+            if request_id is not None:
+                self._pending.pop(request_id, None)
 
     async def _receive_loop(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         """The one reader of the socket: replies to futures, notifications to subscribers."""

@@ -303,3 +303,17 @@ async def test_probe_identifies_a_hublight(
     assert result.kind is DeviceKind.HUBLIGHT
     assert result.device_id == ap_light.device_id and result.model == "HL-S1"
     assert result.auth_required is True
+
+
+@pytest.mark.parametrize("transport", ["http", "ws"])
+async def test_many_concurrent_calls(
+    session: aiohttp.ClientSession, ap_light: SimLight, transport: str
+) -> None:
+    """More calls at once than the light takes connections (8), sharing one nonce."""
+    async with ap_client(session, ap_light, ap_light.setup_code) as client:
+        if transport == "ws":
+            await client.connect_ws()
+        results = await asyncio.gather(*(client.get_status() for _ in range(24)))
+        assert all("rev" in r for r in results)
+        levels = await asyncio.gather(*(client.set_light(brightness=b) for b in range(1, 13)))
+        assert sorted(r["brightness"] for r in levels) == list(range(1, 13))
