@@ -37,7 +37,7 @@ class HttpError(Exception):
     """A request that gets an error status (and, with close=True, the connection closed)."""
 
     def __init__(self, status: int, message: str, close: bool = True) -> None:
-        Exception.__init__(self, message)
+        super().__init__(message)
         self.status = status
         self.message = message
         self.close = close

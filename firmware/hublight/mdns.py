@@ -309,6 +309,7 @@ class MdnsResponder:
         self.queries_answered = 0
         self.packets_ignored = 0
         self._announcer = None  # type: Any
+        self._running = False
 
     def _log(self, level: str, message: str) -> None:
         if self.log is not None:
@@ -468,12 +469,15 @@ class MdnsResponder:
                 await asyncio.sleep(self.announce_interval_s * (1 << i))
 
     def _start_announcing(self) -> None:
+        if not self._running:
+            return  # run() announces when it starts
         if self._announcer is not None:
             self._announcer.cancel()
         self._announcer = asyncio.create_task(self._announce())
 
     async def run(self) -> None:
         """Announce, then answer queries until stop()."""
+        self._running = True
         self._start_announcing()
         while not self.stopped:
             try:

@@ -56,7 +56,7 @@ class MqttError(Exception):
     """The MQTT connection failed or dropped; `reason` says why."""
 
     def __init__(self, reason: str) -> None:
-        Exception.__init__(self, reason)
+        super().__init__(reason)
         self.reason = reason
 
 
@@ -64,7 +64,7 @@ class MqttConnectError(MqttError):
     """The broker refused the connection; `code` is the CONNACK return code (1..5)."""
 
     def __init__(self, code: int) -> None:
-        MqttError.__init__(self, "connection refused: %s (CONNACK %d)"
+        super().__init__("connection refused: %s (CONNACK %d)"
                            % (CONNACK_REASONS.get(code, "unknown reason"), code))
         self.code = code
 
@@ -248,6 +248,7 @@ class MqttClient:
         self._error = None  # type: MqttError | None
         self._ping_outstanding = False
         self._closing = False
+        self._disconnecting = False
 
     def _log(self, level: str, message: str) -> None:
         if self.log is not None:
@@ -264,6 +265,7 @@ class MqttClient:
         self._error = None
         self._ping_outstanding = False
         self._closing = False
+        self._disconnecting = False
         try:
             self._reader, self._writer = await asyncio.wait_for(
                 self.board.open_connection(self.host, self.port, self.tls),
@@ -300,7 +302,7 @@ class MqttClient:
 
     async def run(self) -> None:
         """Wait while connected. Returns after disconnect(); raises MqttError when it drops."""
-        if not self.connected and not self._done.is_set():
+        if not self.connected and not self._closing and not self._done.is_set():
             raise MqttError("not connected")
         await self._done.wait()
         if self._error is not None:
@@ -333,6 +335,7 @@ class MqttClient:
     async def disconnect(self) -> None:
         """Send DISCONNECT (the broker then does not publish the Last Will) and close."""
         if self.connected:
+            self._disconnecting = True
             try:
                 await self._send(DISCONNECT_PACKET)
             except MqttError:
@@ -480,7 +483,11 @@ class MqttClient:
 
     async def _shutdown(self, error: "MqttError | None") -> None:
         if self._closing or self._done.is_set():
+            if asyncio.current_task() not in self._tasks:
+                await self._done.wait()
             return
+        if self._disconnecting:
+            error = None  # the broker closing after our DISCONNECT is no failure
         self._closing = True
         self.connected = False
         if self._error is None:

@@ -35,7 +35,7 @@ class WsProtocolError(Exception):
     """The peer broke the protocol; close_code is what to close the connection with."""
 
     def __init__(self, close_code: int, message: str) -> None:
-        Exception.__init__(self, message)
+        super().__init__(message)
         self.close_code = close_code
         self.message = message
 
