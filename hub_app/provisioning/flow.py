@@ -204,6 +204,7 @@ class ProvisioningFlow:
         self._lan_client: DeviceClient | None = None
         self._using_secret = False
         self._failed_probes = 0
+        self._searching_again = False
         self._subscribers: list[ProgressCallback] = []
         self._lock = asyncio.Lock()
         self._cancelling = False
@@ -464,6 +465,12 @@ class ProvisioningFlow:
         await self._adapter.connect(ap_ssid)
         self.recorder.event("flow", "pc_on_ap", ssid=ap_ssid)
 
+    @staticmethod
+    async def _call(client: DeviceClient, method: str, params: dict[str, Any] | None) -> Any:
+        if method == "Sys.GetInfo" and client.has_password:
+            return await client.get_info()  # authenticated: the full info
+        return await client.call(method, params)
+
     async def _ap_call(self, method: str, params: dict[str, Any] | None = None, *,
                        retry_busy: bool = False) -> Any:
         """Call on the access point; on a lost connection check whether the PC dropped off the
@@ -472,7 +479,7 @@ class ProvisioningFlow:
         while True:
             client = await self._ap()
             try:
-                return await client.call(method, params)
+                return await self._call(client, method, params)
             except (DeviceConnectionError, DeviceTimeoutError) as exc:
                 self.recorder.event("flow", "ap_call_retry", method=method, error=str(exc))
             except RpcError as exc:
@@ -812,18 +819,21 @@ class ProvisioningFlow:
         return self._start_wait_lan()
 
     # ============================================================== 7. wait_lan
-    def _start_wait_lan(self) -> Progress:
-        return self._start("wait_lan", "light_restarting", self._run_wait_lan,
+    def _start_wait_lan(self, *, again: bool = False) -> Progress:
+        self._searching_again = again
+        return self._start("wait_lan", "looking_on_lan" if again else "light_restarting",
+                           self._run_wait_lan,
                            self.timeouts.wait_lan + self.timeouts.diagnose
                            + self.timeouts.wait_lan + self.timeouts.restore,
                            {"ssid": self.state.ssid or ""})
 
     async def _run_wait_lan(self) -> FlowResult:
         ssid = self.state.ssid or ""
-        self._progress("light_restarting", {"ssid": ssid})
-        self._progress("returning_pc", {"home": self.state.home_ssid or ssid, "ssid": ssid})
-        await self._restore_pc()
-        self._progress("joining_network", {"ssid": ssid})
+        if self.state.pc_on_ap:
+            self._progress("returning_pc", {"home": self.state.home_ssid or ssid, "ssid": ssid})
+            await self._restore_pc()
+        if not self._searching_again:
+            self._progress("joining_network", {"ssid": ssid})
         found = await self._search_lan(self.timeouts.wait_lan)
         if found is None:
             self.recorder.event("flow", "not_found_on_lan", failed_probes=self._failed_probes)
@@ -873,7 +883,8 @@ class ProvisioningFlow:
         async def ticker() -> None:
             while True:
                 elapsed = loop.time() - started
-                key = "joining_network" if elapsed < min(5.0, limit / 3) else "looking_on_lan"
+                key = "joining_network" if elapsed < min(5.0, limit / 3) and \
+                    not self._searching_again else "looking_on_lan"
                 self._progress(key, {"ssid": ssid}, min(elapsed / limit, 1.0))
                 await asyncio.sleep(1.0)
 
@@ -1006,7 +1017,7 @@ class ProvisioningFlow:
         """Try again: resend when the light is back on its AP, else look on the LAN again."""
         if not self.state.sent:
             return self._start_send()
-        return self._start_wait_lan()
+        return self._start_wait_lan(again=True)
 
     # ============================================================== 8. pair
     async def _found_on_lan(self, host: str, port: int) -> FlowResult:
@@ -1022,7 +1033,7 @@ class ProvisioningFlow:
         delay = self.timeouts.retry_interval
         while True:
             try:
-                return await client.call(method, params)
+                return await self._call(client, method, params)
             except AuthError as exc:
                 if exc.reason != "wrong_credentials":
                     raise
@@ -1032,7 +1043,7 @@ class ProvisioningFlow:
                     raise
                 self._using_secret = not self._using_secret
                 client.set_password(other)
-                return await client.call(method, params)
+                return await self._call(client, method, params)
             except (DeviceConnectionError, DeviceTimeoutError) as exc:
                 self.recorder.event("flow", "lan_call_retry", method=method, error=str(exc))
                 await asyncio.sleep(delay)

@@ -12,13 +12,13 @@ from typing import Any
 import aiohttp
 import keyring
 import pytest
+from hublight_sim.runner import Simulator
+from hublight_sim.world import WifiWorld
 
 from hub_app.discovery import LanDiscovery
 from hub_app.discovery.wifi.simulated import SimulatedWifiAdapter
 from hub_app.provisioning import FlightRecorder, FlowTimeouts, ProvisioningFlow
 from hub_app.registry import Registry, SecretStore
-from hublight_sim.runner import Simulator
-from hublight_sim.world import WifiWorld
 
 from .prov_keyring import ProvisioningTestKeyring
 
@@ -47,7 +47,9 @@ def world() -> WifiWorld:
 
 
 @pytest.fixture
-async def make_sim(tmp_path: Path, world: WifiWorld) -> AsyncIterator[Callable[..., Awaitable[Simulator]]]:
+async def make_sim(
+    tmp_path: Path, world: WifiWorld,
+) -> AsyncIterator[Callable[..., Awaitable[Simulator]]]:
     sims: list[Simulator] = []
 
     async def make(count: int = 1, **options: Any) -> Simulator:
