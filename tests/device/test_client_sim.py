@@ -89,6 +89,10 @@ async def test_wrong_password_then_rate_limited(
 ) -> None:
     async with ap_client(session, ap_light, "WRONG-CODE") as client:
         with pytest.raises(AuthError) as caught:
+            await client.get_info()  # with a password, get_info() insists on the full info
+        assert caught.value.reason == "wrong_credentials"
+        assert "WRONG-CODE" not in str(caught.value)
+        with pytest.raises(AuthError) as caught:
             await client.get_status()
         assert caught.value.reason == "wrong_credentials"
         assert "WRONG-CODE" not in str(caught.value)

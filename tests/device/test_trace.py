@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from hub_app.device.trace import REDACTED, is_secret_key, redact, redact_frame
 
 
 def test_redact_frame_hides_auth_and_secret_keys_anywhere() -> None:
-    frame = {
+    frame: dict[str, Any] = {
         "id": 3,
         "src": "hub-1",
         "method": "Config.Set",
