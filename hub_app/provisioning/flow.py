@@ -916,9 +916,9 @@ class ProvisioningFlow:
         known = self._registry.get(device_id)
         if known is not None:
             for address in known.addresses:
-                host, _, port = address.rpartition(":")
+                host, _, port_text = address.rpartition(":")
                 with contextlib.suppress(ValueError):
-                    candidates.append((host.strip("[]"), int(port)))
+                    candidates.append((host.strip("[]"), int(port_text)))
         lights = getattr(self._lan, "lights", None)
         light = lights.get(device_id) if isinstance(lights, Mapping) else None
         if light is not None:
