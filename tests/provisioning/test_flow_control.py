@@ -244,3 +244,46 @@ async def test_no_secret_in_export_registry_logs_or_reprs(
     for where, content in places.items():
         for secret in secrets:
             assert secret not in content, f"a secret leaked into the {where}"
+
+
+async def test_too_many_wrong_codes_gives_a_clear_wait_message(
+    make_sim: SimFactory, make_flow: FlowFactory,
+) -> None:
+    sim = await make_sim(1)
+    light = sim.lights[0]
+    flow = make_flow(light=light.ap_ssid)
+    expect_form(await settle(flow, await flow.step(None)), "verify")
+    wrong = "".join("A" if ch != "A" else "B" for ch in light.setup_code)
+    errors: list[str] = []
+    for _ in range(12):
+        form = expect_form(await answer(flow, {"setup_code": wrong}), "verify")
+        errors.append(form.errors["setup_code"])
+        if errors[-1] == "setup_code_rate_limited":
+            assert form.description_placeholders["seconds"] == "30"
+            break
+    assert errors[0] == "setup_code_invalid"
+    assert errors[-1] == "setup_code_rate_limited"
+
+
+async def test_manual_wifi_adapter_tells_the_user_what_to_do(
+    make_sim: SimFactory, session: aiohttp.ClientSession, lan: Any, registry: Any,
+    secret_store: SecretStore, world: WifiWorld,
+) -> None:
+    from hub_app.discovery.wifi.manual import ManualAdapter
+
+    sim = await make_sim(1)
+    light = sim.lights[0]
+    ap = world.access_point(light.device_id)
+    assert ap is not None
+    adapter = ManualAdapter(endpoint=(ap.host, ap.port), poll_interval_s=0.05)
+    flow = ProvisioningFlow(session, adapter, lan, registry, secret_store,
+                            timeouts=TEST_TIMEOUTS)
+    seen: list[Progress] = []
+    flow.subscribe(seen.append)
+    form = expect_form(await settle(flow, await flow.step(None)), "pick_light")
+    # manual mode cannot scan: the user types the light's network name
+    assert form.field("light").kind == "str"
+    form = expect_form(await answer(flow, {"light": light.ap_ssid}), "verify")
+    manual = [p for p in seen if p.progress_key == "join_ap_manual"]
+    assert manual and manual[0].message_placeholders["light"] == light.ap_ssid
+    await flow.cancel()
