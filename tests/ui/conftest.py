@@ -1,0 +1,117 @@
+"""Fixtures for the Qt tests: the real main window, offscreen, on qasync, over a demo hub
+(simulated lights running the real firmware, the real embedded broker, real mDNS on loopback).
+Stand-ins: only the PC's Wi-Fi radio (SimulatedWifiAdapter) and the OS keyring (an in-process
+keyring backend registered with ``keyring.set_keyring``).
+
+How the event loop works here (reliable with pytest-qt 4.5 and pytest-asyncio 1.5):
+
+* ``pytest_asyncio_loop_factories`` below gives every async test under tests/ui a **fresh**
+  ``qasync.QEventLoop`` over pytest-qt's session ``QApplication`` (``qapp``); pytest-asyncio's
+  runner closes it after the test. Write tests as ``async def test_x(qtbot, main_window): ...``
+  and ``await`` things (``await wait_until(...)``); Qt signals, timers and widgets run because the
+  loop *is* the Qt event loop.
+* Never call ``loop.stop()`` on a qasync loop: it calls ``QApplication.exit()`` and breaks every
+  later test. Never call ``qtbot.wait*`` inside an async test either (it nests a Qt loop while
+  asyncio's is running); use ``await wait_until(predicate)`` / ``await asyncio.sleep``.
+* ``QT_QPA_PLATFORM=offscreen`` is set before Qt is imported; ``QSettings`` go to a temporary
+  INI directory so tests never touch the user's settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import keyring
+import pytest
+import qasync
+from PySide6.QtCore import QCoreApplication, QSettings
+from PySide6.QtWidgets import QApplication
+
+from hub_app.hub import Hub
+from hub_app.hub.demo import MemoryKeyring
+from hub_app.provisioning import FlowTimeouts
+
+UI_TESTS = Path(__file__).parent
+
+TEST_FLOW_TIMEOUTS = FlowTimeouts(
+    scan_lights=30, join_ap=30, rpc=8, verify=30, scan_networks=30, send=30,
+    wait_lan=30, diagnose=30, pair=30, restore=15, retry_interval=0.1, probe_interval=0.5,
+)
+
+
+def _qt_app() -> QApplication:
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(["hub-app-tests"])
+    assert isinstance(app, QApplication)
+    return app
+
+
+def pytest_asyncio_loop_factories(config: Any, item: Any) -> Mapping[str, Any] | None:
+    """A fresh qasync loop for every async test under tests/ui (None elsewhere)."""
+    if UI_TESTS not in Path(str(item.path)).parents:
+        return None
+    return {"qasync": lambda: qasync.QEventLoop(_qt_app())}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _qt_settings_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    directory = tmp_path_factory.mktemp("qsettings")
+    QCoreApplication.setOrganizationName("home-hub-tests")
+    QCoreApplication.setApplicationName("home-hub-tests")
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(directory))
+    yield
+
+
+@pytest.fixture(autouse=True)
+def test_keyring() -> Iterator[MemoryKeyring]:
+    """An in-process keyring backend (the only stand-in besides the Wi-Fi radio)."""
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
+
+
+async def wait_until(predicate: Callable[[], bool], timeout_s: float = 30.0) -> None:
+    """Let the (qasync) loop run until ``predicate()`` holds; TimeoutError after timeout_s."""
+    async with asyncio.timeout(timeout_s):
+        while not predicate():  # noqa: ASYNC110 - polls state owned by widgets and the hub
+            await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def demo_hub(qapp: QApplication, tmp_path: Path) -> AsyncIterator[Hub]:
+    """A started demo hub: 3 simulated lights, 2 set up through the real flow (ready and
+    online), the third on its access point (in the inbox)."""
+    hub = Hub.create_demo(
+        lights=3, paired=2, data_dir=tmp_path / "demo", use_memory_keyring=False,
+        flow_timeouts=TEST_FLOW_TIMEOUTS, run_scheduler=False,
+    )
+    await hub.start()
+    demo = hub.demo
+    assert demo is not None
+    await wait_until(lambda: demo.ready, 90)
+    assert demo.pre_pair_errors == []
+    await wait_until(lambda: len(hub.lights) == 2 and all(v.online for v in hub.lights), 30)
+    yield hub
+    await hub.stop()
+
+
+@pytest.fixture
+async def main_window(qtbot: Any, demo_hub: Hub) -> AsyncIterator[Any]:
+    """The real main window over ``demo_hub``, shown offscreen."""
+    from hub_app.ui.main_window import MainWindow
+
+    window = MainWindow(demo_hub, show_error_dialogs=True)
+    qtbot.addWidget(window)
+    window.show()
+    yield window
+    window.shutdown()
