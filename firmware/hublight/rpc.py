@@ -27,7 +27,7 @@ class RpcError(Exception):
     """An error reply: ``code`` as in protocol.md, ``message`` for humans."""
 
     def __init__(self, code: int, message: str) -> None:
-        Exception.__init__(self, message)
+        super().__init__(message)
         self.code = code
         self.message = message
 

@@ -183,18 +183,25 @@ class WifiManager:
         await self._lan_up(result[1])
         self.setup_state = AWAITING_CONFIRM
         self._persist()
-        timeout_s = self.config["wifi.confirm_timeout_ms"] / 1000
+        # A timer task instead of wait_for: CPython 3.11's wait_for can swallow a cancellation
+        # that arrives together with the event, and MicroPython's wait_for is fussy too.
+        timer = asyncio.create_task(self._confirm_timer(self.config["wifi.confirm_timeout_ms"]))
         try:
-            await asyncio.wait_for(self.confirmed_event.wait(), timeout_s)
-        except asyncio.TimeoutError:
-            if self.setup_state == CONFIRMED:
-                return
-            self.log.warn("wifi: the hub did not confirm within %d ms" %
-                          self.config["wifi.confirm_timeout_ms"])
-            await self._call(self.on_lan_down)
-            self.board.sta_disconnect()
-            self.sta_ip = None
-            await self._give_up("not_confirmed")
+            await self.confirmed_event.wait()
+        finally:
+            timer.cancel()
+        if self.setup_state == CONFIRMED:
+            return
+        self.log.warn("wifi: the hub did not confirm within %d ms" %
+                      self.config["wifi.confirm_timeout_ms"])
+        await self._call(self.on_lan_down)
+        self.board.sta_disconnect()
+        self.sta_ip = None
+        await self._give_up("not_confirmed")
+
+    async def _confirm_timer(self, timeout_ms: int) -> None:
+        await asyncio.sleep(timeout_ms / 1000)
+        self.confirmed_event.set()
 
     async def _connect(self) -> "tuple[str, Any]":
         try:
