@@ -419,7 +419,8 @@ class LightApp:
             return
         try:
             udp = self.board.udp_multicast(self.lan_ip, "224.0.0.251", 5353)
-            self.mdns = MdnsResponder(udp, self.device_id, self.lan_ip, self._mdns_services())
+            self.mdns = MdnsResponder(udp, self.device_id, self.lan_ip, self._mdns_services(),
+                                      log=self.log)
         except Exception as exc:
             self.log.exception("mdns: cannot start", exc)
             return

@@ -71,7 +71,9 @@ class MqttLink:
         client = MqttClient(self.app.board, cfg.mqtt_client_id(), host, port,
                             user=cfg["mqtt.user"] or None, password=cfg["mqtt.pass"] or None,
                             keepalive=cfg["mqtt.keepalive"],
-                            will=(self.topic("online"), b"offline", True, 1), tls=tls)
+                            will={"topic": self.topic("online"), "payload": b"offline",
+                                  "retain": True, "qos": 1},
+                            tls=tls, log=self.log)
         client.on_message = self._on_message
         return client
 
