@@ -1,0 +1,89 @@
+"""Desktop integration files of hub-app: the icon set rendered from the SVG, the .desktop entry
+and the AppStream metainfo, laid out as a `share/` tree (freedesktop icon theme paths).
+
+    python packaging/desktop_files.py install-into DIR   # DIR/share/{applications,metainfo,icons}
+    python packaging/desktop_files.py render DIR          # DIR/<size>.png only
+
+Icons are rendered offscreen with Qt's QSvgRenderer (PySide6-Essentials ships QtSvg).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+APP_ID = "io.homehub.HomeHub"
+HERE = Path(__file__).resolve().parent
+SVG = HERE / "icons" / f"{APP_ID}.svg"
+DESKTOP = HERE / "linux" / f"{APP_ID}.desktop"
+METAINFO = HERE / "linux" / f"{APP_ID}.metainfo.xml"
+ICON_SIZES = (16, 24, 32, 48, 64, 128, 256, 512)
+
+
+def render_icons(directory: Path, sizes: tuple[int, ...] = ICON_SIZES) -> dict[int, Path]:
+    """Render the SVG to `<directory>/<size>.png` for every size; returns size -> path."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QGuiApplication, QImage, QPainter
+    from PySide6.QtSvg import QSvgRenderer
+
+    _app = QGuiApplication.instance() or QGuiApplication([])
+    renderer = QSvgRenderer(str(SVG))
+    if not renderer.isValid():
+        raise RuntimeError(f"{SVG} is not a valid SVG")
+    directory.mkdir(parents=True, exist_ok=True)
+    written: dict[int, Path] = {}
+    for size in sizes:
+        image = QImage(size, size, QImage.Format.Format_ARGB32)
+        image.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(image)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        renderer.render(painter)
+        painter.end()
+        path = directory / f"{size}.png"
+        if not image.save(str(path), "PNG"):
+            raise RuntimeError(f"could not write {path}")
+        written[size] = path
+    return written
+
+
+def install_into(prefix: Path) -> list[Path]:
+    """Write `prefix/share/...`: desktop entry, metainfo, scalable and PNG icons."""
+    share = prefix / "share"
+    placed: list[Path] = []
+
+    def place(source: Path, target: Path) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        placed.append(target)
+
+    place(DESKTOP, share / "applications" / DESKTOP.name)
+    place(METAINFO, share / "metainfo" / METAINFO.name)
+    icons = share / "icons" / "hicolor"
+    place(SVG, icons / "scalable" / "apps" / SVG.name)
+    rendered = render_icons(prefix / ".icon-render")
+    for size, path in rendered.items():
+        place(path, icons / f"{size}x{size}" / "apps" / f"{APP_ID}.png")
+    shutil.rmtree(prefix / ".icon-render")
+    return placed
+
+
+def main(argv: list[str]) -> int:
+    """Command line: `install-into DIR` or `render DIR`."""
+    if len(argv) != 3 or argv[1] not in ("install-into", "render"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    target = Path(argv[2])
+    if argv[1] == "render":
+        for path in render_icons(target).values():
+            print(path)
+    else:
+        for path in install_into(target):
+            print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
