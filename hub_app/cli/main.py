@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from hub_app.cli.flash import add_flash_parser
 from hub_app.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Output
 from hub_app.cli.targets import Target, TargetError, choose_password, resolve_target
 from hub_app.registry import (
@@ -513,6 +514,8 @@ def build_parser() -> argparse.ArgumentParser:
     selftest.add_argument("--timeout", type=float, default=10.0, help="seconds per check")
     _add_json(selftest)
     selftest.set_defaults(handler=_lazy("hub_app.cli.discover", "cmd_mdns_selftest"))
+
+    add_flash_parser(commands)
     return parser
 
 
