@@ -8,7 +8,15 @@ addresses. Subscribers get ``DiscoveryEvent``s:
 * ``added``   - the first service of a device id resolved;
 * ``updated`` - anything but ``last_seen`` changed (``event.address_changed`` tells a new address:
   the registry uses it to follow a paired light to its new IP by itself);
-* ``removed`` - the last service of the device id is gone (goodbye packet or expired records).
+* ``removed`` - the last service of the device id is gone (goodbye packet or expired records:
+  ``event.reason == "mdns"``), or the light's records linger but it no longer answers at its
+  address (a power cut sends no goodbye: ``event.reason == "unreachable"``).
+
+Beyond waiting for announcements: ``resolve(device_id)`` asks the LAN for one light now, and
+``check(device_id)`` probes a light's address (``POST /rpc`` ``RPC.Ping``, no auth). Lights given
+to ``watch()`` are checked every ``liveness_interval_s``; a light found unreachable is dropped
+from python-zeroconf's cache too (so no later lookup revives the stale records) and is reported
+``added`` again as soon as it answers or announces itself.
 
 Malformed services (bad TXT, odd names) are skipped with a log line; they never stop discovery.
 """
@@ -39,6 +47,7 @@ SERVICE_TYPES = (HUBLIGHT_TYPE, HTTP_TYPE, SHELLY_TYPE)
 
 LightKind = Literal["hublight", "mongoose", "shelly"]
 EventKind = Literal["added", "updated", "removed"]
+RemovedReason = Literal["mdns", "unreachable"]
 
 _DEVICE_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 _KIND_PRIORITY: dict[str, int] = {"hublight": 0, "shelly": 1, "mongoose": 2}
@@ -90,11 +99,14 @@ class DiscoveredLight:
 
 @dataclass(frozen=True)
 class DiscoveryEvent:
-    """``kind`` happened to ``light``; ``previous`` is the light before an update."""
+    """``kind`` happened to ``light``; ``previous`` is the light before an update; ``reason``
+    says why a light was removed ("mdns": goodbye or expired records, "unreachable": records
+    linger but the light does not answer)."""
 
     kind: EventKind
     light: DiscoveredLight
     previous: DiscoveredLight | None = None
+    reason: RemovedReason | None = None
 
     @property
     def address_changed(self) -> bool:
@@ -265,6 +277,31 @@ def merge_records(records: list[_ServiceRecord], last_seen: float) -> Discovered
     )
 
 
+async def probe_rpc(host: str, port: int, timeout_s: float) -> bool:
+    """Whether something answers HTTP at host:port: ``POST /rpc`` with ``RPC.Ping`` (needs no
+    auth on a HubLight; any HTTP status line counts, so Mongoose OS and Shelly devices pass)."""
+    body = b'{"id":1,"src":"hub-liveness","method":"RPC.Ping"}'
+    host_header = f"[{host}]" if ":" in host else host
+    request = (f"POST /rpc HTTP/1.1\r\nHost: {host_header}:{port}\r\n"
+               f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+               "Connection: close\r\n\r\n").encode() + body
+    writer: asyncio.StreamWriter | None = None
+    try:
+        async with asyncio.timeout(timeout_s):
+            reader, writer = await asyncio.open_connection(host, port)
+            writer.write(request)
+            await writer.drain()
+            status_line = await reader.readline()
+    except (OSError, TimeoutError):
+        return False
+    finally:
+        if writer is not None:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer.wait_closed(), 1.0)
+    return status_line.startswith(b"HTTP/1.")
+
+
 class DiscoveryStoppedError(RuntimeError):
     """``wait_for`` was pending when discovery stopped."""
 
@@ -277,7 +314,8 @@ class LanDiscovery:
 
     ``interfaces``: None for every interface, or names / IPv4 addresses (``list_interfaces()``
     shows the choices). ``zeroconf``: share an ``AsyncZeroconf`` (then ``interfaces`` is ignored
-    and it is not closed by ``stop()``).
+    and it is not closed by ``stop()``). ``liveness_interval_s``: how often watched lights are
+    probed (0: only when ``check()`` is called); ``probe_timeout_s``: how long one probe waits.
     """
 
     def __init__(
@@ -288,6 +326,8 @@ class LanDiscovery:
         service_types: Iterable[str] = SERVICE_TYPES,
         resolve_timeout_s: float = 3.0,
         settle_delay_s: float = 1.5,
+        liveness_interval_s: float = 30.0,
+        probe_timeout_s: float = 3.0,
     ) -> None:
         self.interfaces = interfaces
         self.service_types = tuple(service_types)
@@ -305,6 +345,13 @@ class LanDiscovery:
         self._waiters: list[tuple[str, Callable[[DiscoveredLight], bool] | None,
                                   asyncio.Future[DiscoveredLight]]] = []
         self._running = False
+        self.liveness_interval_s = liveness_interval_s
+        self.probe_timeout_s = probe_timeout_s
+        self._watched: set[str] = set()
+        #: lights found unreachable: their last merged light and service records
+        self._gone: dict[str, tuple[DiscoveredLight, list[_ServiceRecord]]] = {}
+        self._check_locks: dict[str, asyncio.Lock] = {}
+        self._liveness_task: asyncio.Task[None] | None = None
 
     # --- public API --------------------------------------------------------------------------
     @property
@@ -344,10 +391,17 @@ class LanDiscovery:
             self._zc.zeroconf, list(self.service_types), handlers=[self._on_state_change]
         )
         self._running = True
+        if self.liveness_interval_s > 0:
+            self._liveness_task = asyncio.get_running_loop().create_task(
+                self._liveness_loop(), name="lan-discovery:liveness")
 
     async def stop(self) -> None:
         """Stop browsing, cancel pending resolutions, close our zeroconf, fail waiters."""
         self._running = False
+        if self._liveness_task is not None:
+            self._liveness_task.cancel()
+            await asyncio.gather(self._liveness_task, return_exceptions=True)
+            self._liveness_task = None
         if self._browser is not None:
             await self._browser.async_cancel()
             self._browser = None
@@ -393,6 +447,139 @@ class LanDiscovery:
         for key in list(self._records):
             self._schedule_resolve(*key)
 
+    async def resolve(
+        self,
+        device_id: str,
+        timeout: float,  # noqa: ASYNC109 - one lookup with its own limit, like wait_for
+    ) -> DiscoveredLight | None:
+        """Ask the LAN now for ``device_id`` (``<id>._hublight._tcp`` and ``<id>._http._tcp``)
+        instead of waiting for it to announce itself. The answer updates ``lights`` and the
+        events as an announcement would. -> the light, or None when nothing answered within
+        ``timeout`` seconds (or the light's records linger but it does not answer)."""
+        device_id = device_id.lower()
+        if not self._running or self._zc is None or not _DEVICE_ID.match(device_id):
+            return None
+        names = [(t, f"{device_id}.{t}") for t in (HUBLIGHT_TYPE, HTTP_TYPE)]
+        answers = await asyncio.gather(*(self._query(t, n, timeout) for t, n in names))
+        found = False
+        for (service_type, name), (_, record) in zip(names, answers, strict=True):
+            if record is not None and record.device_id == device_id and self._running:
+                self._records[(service_type, name)] = record
+                found = True
+        if not found:
+            return self._lights.get(device_id)
+        if device_id in self._gone:
+            # the records may be the stale ones: believe them only if the light answers
+            if not await self._answers(merge_records(self._records_of(device_id), time.time())):
+                self._drop_records(device_id)
+                return None
+            del self._gone[device_id]
+        self._recompute(device_id)
+        return self._lights.get(device_id)
+
+    def watch(self, device_id: str) -> Callable[[], None]:
+        """Probe this light every ``liveness_interval_s`` (a light the user cares about, e.g. a
+        paired one). -> a function that stops watching it."""
+        device_id = device_id.lower()
+        self._watched.add(device_id)
+
+        def unwatch() -> None:
+            self._watched.discard(device_id)
+
+        return unwatch
+
+    @property
+    def unreachable(self) -> dict[str, DiscoveredLight]:
+        """Lights whose mDNS records linger but which did not answer their last probe."""
+        return {device_id: light for device_id, (light, _) in self._gone.items()}
+
+    async def check(self, device_id: str) -> bool | None:
+        """Probe the light now. -> True when it answers (a light found unreachable before is
+        ``added`` again), False when it does not (a light on the list is ``removed`` with reason
+        "unreachable"), None for a light this discovery knows nothing about."""
+        device_id = device_id.lower()
+        lock = self._check_locks.setdefault(device_id, asyncio.Lock())
+        async with lock:
+            known = self._lights.get(device_id)
+            if known is None and device_id in self._gone:
+                known = self._gone[device_id][0]
+            if known is None:
+                return None
+            alive = await self._answers(known)
+            if not self._running:
+                return alive
+            light = self._lights.get(device_id)
+            if alive:
+                if light is None and device_id in self._gone:
+                    await self._revive(device_id)
+                return True
+            if light is not None:
+                _log.info("liveness: %s does not answer at %s:%s", device_id,
+                          ", ".join(light.addresses), light.port)
+                records = self._records_of(device_id)
+                self._gone[device_id] = (light, records)
+                self._drop_records(device_id)
+                self._forget_cached(device_id, records)
+                del self._lights[device_id]
+                self._emit(DiscoveryEvent("removed", light, reason="unreachable"))
+            return False
+
+    # --- liveness ----------------------------------------------------------------------------
+    async def _answers(self, light: DiscoveredLight) -> bool:
+        if not light.addresses:
+            return False
+        results = await asyncio.gather(*(
+            probe_rpc(address, light.port, self.probe_timeout_s) for address in light.addresses
+        ))
+        return any(results)
+
+    async def _revive(self, device_id: str) -> None:
+        """A light found unreachable answers again: take fresh records, else its last ones."""
+        records = self._gone[device_id][1]
+        fresh = await self.resolve(device_id, self.resolve_timeout_s)
+        if fresh is not None or device_id not in self._gone:
+            self._gone.pop(device_id, None)
+            return
+        del self._gone[device_id]
+        for record in records:
+            self._records[(record.service_type, record.instance)] = record
+        self._recompute(device_id)
+
+    async def _liveness_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.liveness_interval_s)
+            for device_id in sorted(self._watched):
+                try:
+                    await self.check(device_id)
+                except Exception:
+                    _log.exception("liveness: checking %s failed", device_id)
+
+    def _records_of(self, device_id: str) -> list[_ServiceRecord]:
+        return [r for r in self._records.values() if r.device_id == device_id]
+
+    def _drop_records(self, device_id: str) -> None:
+        for key, record in list(self._records.items()):
+            if record.device_id == device_id:
+                del self._records[key]
+                for task in self._resolvers.pop(key, set()):
+                    task.cancel()
+
+    def _forget_cached(self, device_id: str, records: list[_ServiceRecord]) -> None:
+        """Drop the light's SRV, TXT and address records from python-zeroconf's cache, so a
+        later lookup asks the network instead of reviving them (the PTR stays for the browser,
+        which then reports the light's next announcement as an update)."""
+        if self._zc is None:
+            return
+        cache = self._zc.zeroconf.cache
+        names = {r.instance for r in records}
+        names.update(f"{device_id}.{t}" for t in (HUBLIGHT_TYPE, HTTP_TYPE))
+        entries = [e for name in names for e in cache.async_entries_with_name(name)]
+        hosts = {r.host for r in records if r.host} | {f"{device_id}.local."}
+        entries += [e for host in hosts for e in cache.async_entries_with_server(host)]
+        entries += [e for host in hosts for e in cache.async_entries_with_name(host)]
+        if entries:
+            cache.async_remove_records(list(dict.fromkeys(entries)))
+
     # --- browsing ----------------------------------------------------------------------------
     def _on_state_change(
         self,
@@ -433,19 +620,20 @@ class LanDiscovery:
 
         task.add_done_callback(done)
 
-    async def _resolve(self, service_type: str, name: str, delay_s: float) -> None:
-        if delay_s:
-            await asyncio.sleep(delay_s)
+    async def _query(self, service_type: str, name: str,
+                     timeout_s: float) -> tuple[bool, _ServiceRecord | None]:
+        """Resolve one service (python-zeroconf's cache, else a query). -> (whether it answered
+        usably, its record or None when it is not a light)."""
         assert self._zc is not None
         info = AsyncServiceInfo(service_type, name)
         try:
-            found = await info.async_request(self._zc.zeroconf, self.resolve_timeout_s * 1000)
+            found = await info.async_request(self._zc.zeroconf, timeout_s * 1000)
         except Exception:
             _log.warning("mDNS: resolving %r failed", name, exc_info=True)
-            return
+            return False, None
         if not found:
             _log.info("mDNS: %r did not answer with its address in time", name)
-            return
+            return False, None
         try:
             record = parse_service(
                 service_type, name, info.properties, info.parsed_scoped_addresses(), info.port,
@@ -453,17 +641,32 @@ class LanDiscovery:
             )
         except MalformedServiceError as exc:
             _log.warning("mDNS: skipping %r: %s", name[:120], exc)
-            return
+            return False, None
         except Exception:  # never let one odd packet stop discovery
             _log.exception("mDNS: skipping %r: could not parse it", name[:120])
-            return
-        key = (service_type, name)
+            return False, None
         if record is None:
             _log.debug("mDNS: %r is not a light", name)
-            self._forget(service_type, name)
+        return True, record
+
+    async def _resolve(self, service_type: str, name: str, delay_s: float) -> None:
+        if delay_s:
+            await asyncio.sleep(delay_s)
+        answered, record = await self._query(service_type, name, self.resolve_timeout_s)
+        key = (service_type, name)
+        if record is None:
+            if answered:  # not a light (any more)
+                self._forget(service_type, name)
             return
         if not self._running:
             return
+        if record.device_id in self._gone:
+            # it announced itself again (the records were dropped from the cache, so these are
+            # fresh): back, unless it still does not answer
+            gone_light = merge_records([record], time.time())
+            if not await self._answers(gone_light) or not self._running:
+                return
+            self._gone.pop(record.device_id, None)
         previous = self._records.get(key)
         self._records[key] = record
         if previous is not None and previous.device_id != record.device_id:
@@ -484,7 +687,7 @@ class LanDiscovery:
         if not records:
             if previous is not None:
                 del self._lights[device_id]
-                self._emit(DiscoveryEvent("removed", previous))
+                self._emit(DiscoveryEvent("removed", previous, reason="mdns"))
             return
         light = merge_records(records, time.time())
         self._lights[device_id] = light
@@ -529,4 +732,5 @@ __all__ = [
     "decode_txt",
     "merge_records",
     "parse_service",
+    "probe_rpc",
 ]

@@ -841,7 +841,8 @@ class ProvisioningFlow:
         return await self._found_on_lan(*found)
 
     async def _search_lan(self, limit: float) -> tuple[str, int] | None:
-        """mDNS (LanDiscovery.wait_for) and direct probes in parallel. -> (host, port) or None."""
+        """mDNS (LanDiscovery.wait_for announcements and LanDiscovery.resolve queries) and direct
+        probes in parallel. -> (host, port) or None."""
         device_id = self.state.device_id
         assert device_id is not None
         ssid = self.state.ssid or ""
@@ -880,6 +881,23 @@ class ProvisioningFlow:
                         return
                 await asyncio.sleep(self.timeouts.probe_interval)
 
+        async def by_query() -> None:
+            """Ask mDNS for the light by name now and then, instead of only waiting for its
+            announcement (which the PC misses while it is still on the light's access point)."""
+            resolve = getattr(self._lan, "resolve", None)
+            if not callable(resolve):
+                return
+            while True:
+                with contextlib.suppress(Exception):
+                    light = await resolve(device_id, min(3.0, limit))
+                    if light is not None:
+                        for address in light.addresses:
+                            if await self._is_light_at(str(address), int(light.port),
+                                                       device_id):
+                                found(str(address), int(light.port), "mdns_query")
+                                return
+                await asyncio.sleep(self.timeouts.probe_interval)
+
         async def ticker() -> None:
             while True:
                 elapsed = loop.time() - started
@@ -890,11 +908,12 @@ class ProvisioningFlow:
 
         tasks = [self._spawn(by_mdns(), "provisioning:mdns"),
                  self._spawn(by_probe(), "provisioning:probe"),
+                 self._spawn(by_query(), "provisioning:mdns-query"),
                  self._spawn(ticker(), "provisioning:ticker")]
         try:
             async with asyncio.timeout(limit):
                 while not result.done():
-                    waiting = {t for t in tasks[:2] if not t.done()}
+                    waiting = {t for t in tasks[:3] if not t.done()}
                     if not waiting:
                         break
                     await asyncio.wait({*waiting, result}, return_when=asyncio.FIRST_COMPLETED)
