@@ -4,7 +4,6 @@ traceback dialog). Installed for ``sys.excepthook`` and the asyncio loop's excep
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sys
 import traceback
@@ -13,7 +12,7 @@ from types import TracebackType
 from typing import Any
 
 from PySide6.QtCore import QCoreApplication
-from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton, QWidget
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 _log = logging.getLogger("hub_app.ui")
 
@@ -81,9 +80,8 @@ class ErrorReporter:
             )
         )
         box.setAccessibleName(tr("Unexpected problem"))
-        copy = QPushButton(tr("Copy details"))
+        copy = box.addButton(tr("Copy details"), QMessageBox.ButtonRole.ActionRole)
         copy.setAccessibleName(tr("Copy the error details"))
-        box.addButton(copy, QMessageBox.ButtonRole.ActionRole)
         box.addButton(QMessageBox.StandardButton.Close)
         box.setProperty("details", details)
 
@@ -91,8 +89,6 @@ class ErrorReporter:
             clipboard = QApplication.clipboard()
             clipboard.setText(details)
 
-        with contextlib.suppress(RuntimeError, TypeError):
-            copy.clicked.disconnect()  # keep the box open after copying
         copy.clicked.connect(copy_details)
         box.finished.connect(lambda _=0: self.dialogs.remove(box) if box in self.dialogs else None)
         self.dialogs.append(box)

@@ -166,11 +166,11 @@ class LightPanel(QWidget):
             return
         self._brightness_target = value
         if not self._brightness_busy:
+            self._brightness_busy = True  # now, not when the task starts: one sender at a time
             self._run(self._send_brightness(self.device_id), self.tr("change the brightness"))
 
     async def _send_brightness(self, device_id: str) -> None:
         """One command on the wire at a time; the slider's latest value follows (coalescing)."""
-        self._brightness_busy = True
         try:
             while self._brightness_target is not None and self.device_id == device_id:
                 target = self._brightness_target

@@ -13,6 +13,11 @@ How the event loop works here (reliable with pytest-qt 4.5 and pytest-asyncio 1.
 * Never call ``loop.stop()`` on a qasync loop: it calls ``QApplication.exit()`` and breaks every
   later test. Never call ``qtbot.wait*`` inside an async test either (it nests a Qt loop while
   asyncio's is running); use ``await wait_until(predicate)`` / ``await asyncio.sleep``.
+* Between two ``run_until_complete`` calls (test body, each fixture's setup and teardown)
+  qasync and pytest-qt still process Qt events, and a timer or socket callback may then step an
+  asyncio task while no loop is "running" (``RuntimeError: no running event loop``, e.g. in
+  ``asyncio.sleep``). ``CallbacksSeeTheirLoop`` marks the loop as running while such a callback
+  runs, so background tasks of the hub survive from fixture to test to teardown.
 * ``QT_QPA_PLATFORM=offscreen`` is set before Qt is imported; ``QSettings`` go to a temporary
   INI directory so tests never touch the user's settings.
 """
@@ -20,6 +25,7 @@ How the event loop works here (reliable with pytest-qt 4.5 and pytest-asyncio 1.
 from __future__ import annotations
 
 import asyncio
+import asyncio.events as asyncio_events
 import os
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
@@ -53,11 +59,39 @@ def _qt_app() -> QApplication:
     return app
 
 
+def _seeing_loop(loop: asyncio.AbstractEventLoop, callback: Any) -> Any:
+    def run(*args: Any) -> Any:
+        if asyncio_events._get_running_loop() is not None:
+            return callback(*args)
+        asyncio_events._set_running_loop(loop)
+        try:
+            return callback(*args)
+        finally:
+            asyncio_events._set_running_loop(None)
+
+    return run
+
+
+class CallbacksSeeTheirLoop(qasync.QEventLoop):  # type: ignore[misc]
+    """A qasync loop whose callbacks find it running even when Qt dispatches them between two
+    ``run_until_complete`` calls (see the module docstring)."""
+
+    def _add_callback(self, handle: asyncio.Handle, delay: float = 0) -> Any:
+        handle._callback = _seeing_loop(self, handle._callback)  # type: ignore[attr-defined]
+        return super()._add_callback(handle, delay)
+
+    def _add_reader(self, fd: Any, callback: Any, *args: Any) -> Any:
+        return super()._add_reader(fd, _seeing_loop(self, callback), *args)
+
+    def _add_writer(self, fd: Any, callback: Any, *args: Any) -> Any:
+        return super()._add_writer(fd, _seeing_loop(self, callback), *args)
+
+
 def pytest_asyncio_loop_factories(config: Any, item: Any) -> Mapping[str, Any] | None:
     """A fresh qasync loop for every async test under tests/ui (None elsewhere)."""
     if UI_TESTS not in Path(str(item.path)).parents:
         return None
-    return {"qasync": lambda: qasync.QEventLoop(_qt_app())}
+    return {"qasync": lambda: CallbacksSeeTheirLoop(_qt_app())}
 
 
 @pytest.fixture(scope="session", autouse=True)
