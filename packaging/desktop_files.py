@@ -3,6 +3,8 @@ and the AppStream metainfo, laid out as a `share/` tree (freedesktop icon theme 
 
     python packaging/desktop_files.py install-into DIR   # DIR/share/{applications,metainfo,icons}
     python packaging/desktop_files.py render DIR          # DIR/<size>.png only
+    python packaging/desktop_files.py ico FILE.ico        # Windows icon (256 px)
+    python packaging/desktop_files.py icns FILE.icns      # macOS icon (512 px)
 
 Icons are rendered offscreen with Qt's QSvgRenderer (PySide6-Essentials ships QtSvg).
 """
@@ -70,13 +72,28 @@ def install_into(prefix: Path) -> list[Path]:
     return placed
 
 
+def write_icon_file(target: Path, size: int) -> Path:
+    """One icon file in the format of its suffix (.ico, .icns: Qt's image format plugins)."""
+    rendered = render_icons(target.parent / ".icon-render", (size,))[size]
+    from PySide6.QtGui import QImage
+
+    image = QImage(str(rendered))
+    fmt = target.suffix.lstrip(".").upper()
+    if not image.save(str(target), fmt):
+        raise RuntimeError(f"Qt could not write {target} ({fmt})")
+    shutil.rmtree(rendered.parent)
+    return target
+
+
 def main(argv: list[str]) -> int:
-    """Command line: `install-into DIR` or `render DIR`."""
-    if len(argv) != 3 or argv[1] not in ("install-into", "render"):
+    """Command line: `install-into DIR`, `render DIR`, `ico FILE`, `icns FILE`."""
+    if len(argv) != 3 or argv[1] not in ("install-into", "render", "ico", "icns"):
         print(__doc__, file=sys.stderr)
         return 2
     target = Path(argv[2])
-    if argv[1] == "render":
+    if argv[1] in ("ico", "icns"):
+        print(write_icon_file(target, 256 if argv[1] == "ico" else 512))
+    elif argv[1] == "render":
         for path in render_icons(target).values():
             print(path)
     else:
