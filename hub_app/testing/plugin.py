@@ -28,7 +28,6 @@ Async fixtures need pytest-asyncio (`pip install 'home-hub[testing]'`); tests us
 from __future__ import annotations
 
 import importlib
-import inspect
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -191,11 +190,12 @@ def main_window(request: pytest.FixtureRequest, hub: Any) -> Iterator[Any]:
     except ImportError:
         pytest.skip("main_window needs pytest-qt (pip install 'home-hub[testing]')")
     qtbot = request.getfixturevalue("qtbot")
-    ui = importlib.import_module("hub_app.ui.main")  # Qt is imported here, not at plugin load
-    takes_hub = len(inspect.signature(ui.MainWindow).parameters) > 0
-    window = ui.MainWindow(hub) if takes_hub else ui.MainWindow()
+    # Qt is imported here, never at plugin load
+    window_class = importlib.import_module("hub_app.ui.main_window").MainWindow
+    window = window_class(hub, show_error_dialogs=False)
     qtbot.addWidget(window)
     window.show()
     qtbot.waitExposed(window)
     yield window
+    window.shutdown()
     window.close()

@@ -8,6 +8,7 @@ from hub_app.testing.plugin import (
     mosquitto,
     mosquitto_backend,
     mosquitto_factory,
+    pytest_configure,
     sim_lights,
     sim_world,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "mosquitto",
     "mosquitto_backend",
     "mosquitto_factory",
+    "pytest_configure",
     "sim_lights",
     "sim_world",
 ]

@@ -98,3 +98,15 @@ def test_example_file_runs_green_under_plain_pytest(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "2 passed" in result.stdout
+
+
+@pytest.mark.hub(lights=2, paired=1)
+async def test_hub_and_main_window_fixtures(hub: object, main_window: object) -> None:
+    from hub_app.hub import Hub
+
+    assert isinstance(hub, Hub) and hub.demo is not None
+    assert len(hub.demo.simulator.lights) == 2
+    assert main_window.isVisible() and main_window.hub is hub  # type: ignore[attr-defined]
+    view = hub.lights[0]
+    state = await hub.set_light(view.device_id, on=not view.on)
+    await wait_until(lambda: hub.lights[0].on == state.on, what="the list to follow")
