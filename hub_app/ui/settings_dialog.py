@@ -57,6 +57,7 @@ class SettingsDialog(QDialog):
             max(0, self.backend_choice.findData(settings.backend)))
         self.embedded_port = QSpinBox()
         self.embedded_port.setRange(0, 65535)
+        self.embedded_port.setSpecialValueText(self.tr("any free port"))
         self.embedded_port.setValue(settings.embedded.port)
         self.embedded_port.setAccessibleName(self.tr("Built-in broker port"))
         self.host = QLineEdit(settings.mqtt.host)
