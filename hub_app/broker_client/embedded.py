@@ -1,8 +1,9 @@
 """The default backend: an MQTT broker inside the hub, per-light credentials and ACL.
 
-`EmbeddedBackend` starts `EmbeddedBroker` on the hub's event loop, then connects to it as an
-ordinary MQTT client (the `MqttBackend` code path, over loopback), so the embedded and external
-set-ups behave the same.
+`EmbeddedBackend` starts `EmbeddedBroker` on the hub's event loop and joins it as an in-process
+client (no socket, no paho thread: messages are direct calls on the loop), reusing all of
+`MqttBackend`'s topic, command and reconciliation logic; only the transport differs. With
+`in_process=False` it connects over loopback with paho instead, exactly like an external broker.
 
 Credentials: at pairing, `pair_light(device_id)` makes a random 128-bit password for the light,
 stores only a salted hash in `<data_dir>/broker_users.json` (written atomically) and returns the
@@ -28,11 +29,12 @@ import logging
 import secrets
 import socket
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from hub_app.broker_client.embedded_broker import EmbeddedBroker, _write_atomic
+from hub_app.broker_client.embedded_broker import EmbeddedBroker, LocalClient, _write_atomic
 from hub_app.broker_client.mqtt import MqttBackend, MqttConfig, new_client_id
 
 _LOGGER = logging.getLogger(__name__)
@@ -174,6 +176,7 @@ class EmbeddedBackend(MqttBackend):
         advertise_host: str | None = None,
         command_timeout: float = 10.0,
         keepalive: int = 30,
+        in_process: bool = True,
     ) -> None:
         client_id = new_client_id()
         super().__init__(
@@ -190,7 +193,9 @@ class EmbeddedBackend(MqttBackend):
         self.credentials = LightCredentials(self.data_dir / USERS_FILE)
         self.credentials.reply_topics.add(self.reply_topic)
         self.advertise_host = advertise_host
+        self.in_process = in_process
         self.broker = EmbeddedBroker(host, port, auth=self.credentials, data_dir=self.data_dir)
+        self._local: LocalClient | None = None
 
     def __repr__(self) -> str:
         b = self.broker
@@ -202,11 +207,46 @@ class EmbeddedBackend(MqttBackend):
         self.credentials.set_hub_password(hub_password)
         local = "127.0.0.1" if self.broker.host in ("0.0.0.0", "", "::") else self.broker.host
         self.config = replace(self.config, host=local, port=self.broker.port, password=hub_password)
-        await super()._connect()
+        if not self.in_process:
+            await super()._connect()
+            return
+        self._local = self.broker.attach_local(
+            self.client_id, Principal("hub", HUB_USER), self._on_message
+        )
+        self._on_connack()
 
     async def _disconnect(self) -> None:
-        await super()._disconnect()
+        if self._local is not None:
+            self._local.close()
+            self._local = None
+            self._link_up = False
+            self._fail_rpcs("backend closed")
+        else:
+            await super()._disconnect()
         await self.broker.close()
+
+    # --- the in-process transport ---------------------------------------------------------
+    def _transport_publish(self, topic: str, payload: bytes | str, qos: int) -> bool:
+        if self._local is None:
+            return super()._transport_publish(topic, payload, qos)
+        data = payload.encode() if isinstance(payload, str) else payload
+        return self._local.publish(topic, data, qos, retain=False)
+
+    def _transport_unsubscribe(self, topics: list[str]) -> None:
+        if self._local is None:
+            super()._transport_unsubscribe(topics)
+        else:
+            self._local.unsubscribe(topics)
+
+    def _subscribe(self, topics: Iterable[str]) -> None:
+        if self._local is None:
+            super()._subscribe(topics)
+            return
+        wanted = list(topics)
+        codes = self._local.subscribe(wanted)
+        refused = [t for t, code in zip(wanted, codes, strict=True) if code == 0x80]
+        if refused:
+            _LOGGER.warning("embedded broker refused %d subscription(s)", len(refused))
 
     @property
     def server_address(self) -> str:

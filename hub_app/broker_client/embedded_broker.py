@@ -64,9 +64,20 @@ class _Session:
         self.subscriptions: dict[str, int] = {}
         self.next_packet_id = 0
         self.closed = False
+        self.out: list[bytes] = []
 
     def send(self, data: bytes) -> None:
+        """Queue bytes; the broker writes each session's queue once per loop iteration, so
+        a burst of PUBACKs and deliveries costs one system call, not one per packet."""
         if self.closed:
+            return
+        if not self.out:
+            self.broker._want_flush(self)
+        self.out.append(data)
+
+    def flush(self) -> None:
+        out, self.out = self.out, []
+        if self.closed or not out:
             return
         transport = self.writer.transport
         if transport.is_closing():
@@ -75,7 +86,10 @@ class _Session:
             _LOGGER.warning("client %r reads too slowly: disconnecting", self.client_id)
             transport.abort()
             return
-        self.writer.write(data)
+        self.writer.write(b"".join(out))
+
+    def abort(self) -> None:
+        self.writer.transport.abort()
 
     def deliver(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
         packet_id = None
@@ -86,6 +100,76 @@ class _Session:
 
     def __repr__(self) -> str:
         return f"_Session({self.client_id!r}, {self.peer})"
+
+
+class _LocalSession(_Session):
+    """An in-process client (the hub): deliveries are direct calls, not packets."""
+
+    def __init__(
+        self,
+        broker: EmbeddedBroker,
+        client_id: str,
+        principal: Any,
+        on_message: Callable[[str, bytes, bool], None],
+    ) -> None:
+        self.broker = broker
+        self.peer = "local"
+        self.client_id = client_id
+        self.principal = principal
+        self.keepalive = 0
+        self.will = None
+        self.subscriptions = {}
+        self.next_packet_id = 0
+        self.closed = False
+        self._on_message = on_message
+
+    def send(self, data: bytes) -> None:
+        pass
+
+    def abort(self) -> None:
+        self.broker._end_session(self, publish_will=False)
+
+    def deliver(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
+        if self.closed:
+            return
+        try:
+            self._on_message(topic, payload, retain)
+        except Exception:
+            _LOGGER.exception("in-process client %r failed on %r", self.client_id, topic[:200])
+
+
+class LocalClient:
+    """Handle of an in-process client: subscribe / publish / close, all synchronous."""
+
+    def __init__(self, broker: EmbeddedBroker, session: _LocalSession) -> None:
+        self._broker = broker
+        self._session = session
+
+    @property
+    def connected(self) -> bool:
+        return not self._session.closed
+
+    def subscribe(self, topic_filters: list[str], qos: int = 1) -> list[int]:
+        """Subscribe; retained messages are delivered before this returns."""
+        if self._session.closed:
+            raise ConnectionError("in-process client closed")
+        topics = [(topic_filter, qos) for topic_filter in topic_filters]
+        codes = self._broker._subscribe(self._session, topics)
+        self._broker._send_retained(self._session, topics)
+        return codes
+
+    def unsubscribe(self, topic_filters: list[str]) -> None:
+        for topic_filter in topic_filters:
+            self._broker._remove_subscription(self._session, topic_filter)
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> bool:
+        if self._session.closed:
+            return False
+        self._broker._route(self._session, Publish(topic, payload, qos, retain))
+        return True
+
+    def close(self) -> None:
+        self._broker._end_session(self._session, publish_will=False)
 
 
 class EmbeddedBroker:
@@ -99,7 +183,7 @@ class EmbeddedBroker:
         auth: BrokerAuth | None = None,
         data_dir: Path | str | None = None,
         ssl_context: ssl.SSLContext | None = None,
-        save_delay: float = 0.2,
+        save_delay: float = 1.0,
     ) -> None:
         self.host = host
         self.port = port
@@ -114,6 +198,7 @@ class EmbeddedBroker:
         self._wild: dict[str, dict[_Session, int]] = {}
         self._retained: dict[str, _Retained] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._to_flush: list[_Session] = []
         self._save_handle: asyncio.TimerHandle | None = None
         self._save_task: asyncio.Task[None] | None = None
         self._dirty = False
@@ -147,7 +232,7 @@ class EmbeddedBroker:
             self._server.close()
         for session in list(self._all):
             self._end_session(session, publish_will=True)
-            session.writer.transport.abort()
+            session.abort()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -182,7 +267,7 @@ class EmbeddedBroker:
         session = self._sessions.get(client_id)
         if session is None:
             return False
-        session.writer.transport.abort()
+        session.abort()
         return True
 
     # --- one connection -----------------------------------------------------------------
@@ -192,7 +277,6 @@ class EmbeddedBroker:
             self._tasks.add(task)
         peer = str(writer.get_extra_info("peername"))
         session = _Session(self, writer, peer)
-        self._all.add(session)
         clean = False
         try:
             clean = await self._serve(session, reader)
@@ -205,6 +289,8 @@ class EmbeddedBroker:
         except Exception:
             _LOGGER.exception("client %r: broker failure", session.client_id)
         finally:
+            with contextlib.suppress(Exception):
+                session.flush()  # e.g. a refusing CONNACK still queued
             self._end_session(session, publish_will=not clean)
             with contextlib.suppress(Exception):
                 writer.close()
@@ -213,8 +299,16 @@ class EmbeddedBroker:
 
     async def _serve(self, session: _Session, reader: asyncio.StreamReader) -> bool:
         """Serve until a clean DISCONNECT (True) or the link ends (exception / False)."""
+        packets = codec.PacketBuffer()
+        first: tuple[int, int, bytes] | None = None
         async with asyncio.timeout(10):
-            kind, _flags, body = await codec.read_packet(reader)
+            while first is None:
+                data = await reader.read(65536)
+                if not data:
+                    raise asyncio.IncompleteReadError(b"", None)
+                packets.feed(data)
+                first = packets.next_packet()
+        kind, _flags, body = first
         if kind != codec.CONNECT:
             raise ProtocolError("first packet is not CONNECT")
         connect = codec.decode_connect(body)
@@ -233,7 +327,6 @@ class EmbeddedBroker:
                     "refused client %r from %s: bad credentials", connect.client_id, session.peer
                 )
                 session.send(codec.encode_connack(False, codec.REFUSED_NOT_AUTHORIZED))
-                await session.writer.drain()
                 return True
             session.principal = principal
         session.client_id = connect.client_id
@@ -242,41 +335,69 @@ class EmbeddedBroker:
             session.will = Publish(
                 connect.will_topic, connect.will_payload, connect.will_qos, connect.will_retain
             )
-        previous = self._sessions.get(connect.client_id)
-        if previous is not None:
-            _LOGGER.info("client %r reconnected: dropping the old connection", connect.client_id)
-            self._end_session(previous, publish_will=True)
-            previous.writer.transport.abort()
-        self._sessions[connect.client_id] = session
+        self._register(session)
         session.send(codec.encode_connack(False, codec.ACCEPTED))
         timeout = connect.keepalive * 1.5 if connect.keepalive else None
         while True:
-            async with asyncio.timeout(timeout):
-                kind, flags, body = await codec.read_packet(reader)
-            if kind == codec.PUBLISH:
-                self._on_publish(session, codec.decode_publish(flags, body))
-            elif kind == codec.PUBACK or kind == codec.PUBCOMP:
-                pass
-            elif kind == codec.PUBREC:
-                session.send(codec.encode_ack(codec.PUBREL, codec.decode_packet_id(body)))
-            elif kind == codec.PUBREL:
-                session.send(codec.encode_ack(codec.PUBCOMP, codec.decode_packet_id(body)))
-            elif kind == codec.SUBSCRIBE:
-                self._on_subscribe(session, *codec.decode_subscribe(body))
-            elif kind == codec.UNSUBSCRIBE:
-                packet_id, topics = codec.decode_unsubscribe(body)
-                for topic in topics:
-                    self._remove_subscription(session, topic)
-                session.send(codec.encode_unsuback(packet_id))
-            elif kind == codec.PINGREQ:
-                session.send(codec.PINGRESP_PACKET)
-            elif kind == codec.DISCONNECT:
-                session.will = None
+            packet = packets.next_packet()
+            if packet is None:
+                async with asyncio.timeout(timeout):
+                    data = await reader.read(65536)
+                if not data:
+                    raise asyncio.IncompleteReadError(b"", None)
+                packets.feed(data)
+                if session.writer.transport.get_write_buffer_size() > MAX_OUTPUT_BUFFER // 2:
+                    await session.writer.drain()
+                continue
+            if self._handle_packet(session, *packet):
                 return True
-            else:
-                raise ProtocolError(f"unexpected packet type {kind}")
-            if session.writer.transport.get_write_buffer_size() > MAX_OUTPUT_BUFFER // 2:
-                await session.writer.drain()
+
+    def _want_flush(self, session: _Session) -> None:
+        if not self._to_flush:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._to_flush.append(session)
+
+    def _flush(self) -> None:
+        sessions, self._to_flush = self._to_flush, []
+        for session in sessions:
+            session.flush()
+
+    def _register(self, session: _Session) -> None:
+        previous = self._sessions.get(session.client_id)
+        if previous is not None:
+            _LOGGER.info("client %r reconnected: dropping the old connection", session.client_id)
+            self._end_session(previous, publish_will=True)
+            previous.abort()
+        self._sessions[session.client_id] = session
+        self._all.add(session)
+
+    def _handle_packet(self, session: _Session, kind: int, flags: int, body: bytes) -> bool:
+        """Handle one packet after CONNECT; True on DISCONNECT."""
+        if kind == codec.PUBLISH:
+            self._on_publish(session, codec.decode_publish(flags, body))
+        elif kind == codec.PUBACK or kind == codec.PUBCOMP:
+            pass
+        elif kind == codec.PUBREC:
+            session.send(codec.encode_ack(codec.PUBREL, codec.decode_packet_id(body)))
+        elif kind == codec.PUBREL:
+            session.send(codec.encode_ack(codec.PUBCOMP, codec.decode_packet_id(body)))
+        elif kind == codec.SUBSCRIBE:
+            packet_id, topics = codec.decode_subscribe(body)
+            session.send(codec.encode_suback(packet_id, self._subscribe(session, topics)))
+            self._send_retained(session, topics)
+        elif kind == codec.UNSUBSCRIBE:
+            packet_id, filters = codec.decode_unsubscribe(body)
+            for topic_filter in filters:
+                self._remove_subscription(session, topic_filter)
+            session.send(codec.encode_unsuback(packet_id))
+        elif kind == codec.PINGREQ:
+            session.send(codec.PINGRESP_PACKET)
+        elif kind == codec.DISCONNECT:
+            session.will = None
+            return True
+        else:
+            raise ProtocolError(f"unexpected packet type {kind}")
+        return False
 
     def _end_session(self, session: _Session, publish_will: bool) -> None:
         if session.closed:
@@ -327,11 +448,9 @@ class EmbeddedBroker:
         for target, qos in targets.items():
             target.deliver(topic, message.payload, min(qos, message.qos), False)
 
-    def _on_subscribe(
-        self, session: _Session, packet_id: int, topics: list[tuple[str, int]]
-    ) -> None:
+    def _subscribe(self, session: _Session, topics: list[tuple[str, int]]) -> list[int]:
+        """Add subscriptions; returns the SUBACK codes (0x80 = refused)."""
         codes = []
-        granted: list[tuple[str, int]] = []
         for topic_filter, qos in topics:
             allowed = codec.valid_filter(topic_filter) and (
                 self.auth is None or self.auth.may_subscribe(session.principal, topic_filter)
@@ -342,14 +461,18 @@ class EmbeddedBroker:
                 )
                 codes.append(0x80)
                 continue
-            qos = min(qos, 1)
-            codes.append(qos)
-            session.subscriptions[topic_filter] = qos
+            granted = min(qos, 1)
+            codes.append(granted)
+            session.subscriptions[topic_filter] = granted
             table = self._wild if ("+" in topic_filter or "#" in topic_filter) else self._exact
-            table.setdefault(topic_filter, {})[session] = qos
-            granted.append((topic_filter, qos))
-        session.send(codec.encode_suback(packet_id, codes))
-        for topic_filter, qos in granted:
+            table.setdefault(topic_filter, {})[session] = granted
+        return codes
+
+    def _send_retained(self, session: _Session, topics: list[tuple[str, int]]) -> None:
+        for topic_filter, _qos in topics:
+            qos = session.subscriptions.get(topic_filter)
+            if qos is None:
+                continue
             if "+" in topic_filter or "#" in topic_filter:
                 for topic, retained in list(self._retained.items()):
                     if codec.filter_matches(topic_filter, topic):
@@ -358,6 +481,15 @@ class EmbeddedBroker:
                 exact = self._retained.get(topic_filter)
                 if exact is not None:
                     session.deliver(topic_filter, exact.payload, min(qos, exact.qos), True)
+
+    # --- in-process clients -------------------------------------------------------------
+    def attach_local(
+        self, client_id: str, principal: Any, on_message: Callable[[str, bytes, bool], None]
+    ) -> LocalClient:
+        """A client inside this process: no socket, no encoding; messages arrive as calls."""
+        session = _LocalSession(self, client_id, principal, on_message)
+        self._register(session)
+        return LocalClient(self, session)
 
     def _remove_subscription(self, session: _Session, topic_filter: str) -> None:
         session.subscriptions.pop(topic_filter, None)

@@ -147,15 +147,29 @@ class MqttBackend(Backend):
         topics = self._light_topics(slot)
         for topic in topics:
             self._topics.pop(topic, None)
-        if self._link_up and self._client is not None:
-            self._client.unsubscribe(topics)
+        if self._link_up:
+            self._transport_unsubscribe(topics)
 
     @property
     def subscribed_topics(self) -> list[str]:
         """Every topic filter this backend subscribes to (no wildcards, ever)."""
         return [self.reply_topic, *self._topics]
 
+    # --- the transport (paho here; the embedded backend overrides these three) ----------
+    def _transport_publish(self, topic: str, payload: bytes | str, qos: int) -> bool:
+        """Publish (never retained); False if it could not be queued."""
+        client = self._client
+        if client is None:
+            return False
+        info = client.publish(topic, payload, qos=qos, retain=False)
+        return bool(info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS)
+
+    def _transport_unsubscribe(self, topics: list[str]) -> None:
+        if self._client is not None:
+            self._client.unsubscribe(topics)
+
     def _subscribe(self, topics: Iterable[str]) -> None:
+        """Subscribe (QoS 1); `_on_suback` follows for each batch."""
         client = self._client
         if client is None:
             return
@@ -419,20 +433,16 @@ class MqttBackend(Backend):
         params: Mapping[str, Any] | None,
         callback: Callable[[Mapping[str, Any]], None],
     ) -> int:
-        client = self._client
-        if client is None or not self._link_up:
+        if not self._link_up:
             raise CommandError("disconnected", device_id=slot.device_id)
         frame_id = next(self._ids)
         frame: dict[str, Any] = {"id": frame_id, "src": self.client_id, "method": method}
         if params is not None:
             frame["params"] = dict(params)
         self._rpcs[frame_id] = _Rpc(slot.device_id, callback)
-        info = client.publish(f"{self._prefix(slot)}/rpc", json.dumps(frame), qos=1, retain=False)
-        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+        if not self._transport_publish(f"{self._prefix(slot)}/rpc", json.dumps(frame), 1):
             self._rpcs.pop(frame_id, None)
-            raise CommandError(
-                "disconnected", f"publish failed: {info.rc}", device_id=slot.device_id
-            )
+            raise CommandError("disconnected", "publish failed", device_id=slot.device_id)
         return frame_id
 
     def _send_set(self, slot: _Slot, command: LightCommand, token: object) -> None:
@@ -500,9 +510,8 @@ class MqttBackend(Backend):
     # --- diagnostics --------------------------------------------------------------------
     def publish_raw(self, topic: str, payload: bytes | str, qos: int = 0) -> None:
         """Publish anything (never retained), e.g. from a support console."""
-        if self._client is None:
+        if not self._transport_publish(topic, payload, qos):
             raise CommandError("disconnected")
-        self._client.publish(topic, payload, qos=qos, retain=False)
 
 
 def _no_delay(client: paho.Client, userdata: Any, sock: Any) -> None:

@@ -162,6 +162,46 @@ async def read_packet(
     return first >> 4, first & 0x0F, body
 
 
+class PacketBuffer:
+    """Incremental parser: `feed()` bytes as they arrive, then take complete packets."""
+
+    def __init__(self, max_size: int = MAX_PACKET) -> None:
+        self.max_size = max_size
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> None:
+        self._buf += data
+
+    def next_packet(self) -> tuple[int, int, bytes] | None:
+        """(type, flags, body) of the next complete packet, or None if more bytes are needed."""
+        buf = self._buf
+        if len(buf) < 2:
+            return None
+        length = 0
+        multiplier = 1
+        index = 1
+        while True:
+            if index >= len(buf):
+                return None
+            byte = buf[index]
+            length += (byte & 0x7F) * multiplier
+            index += 1
+            if not byte & 0x80:
+                break
+            multiplier *= 128
+            if index > 4:
+                raise ProtocolError("malformed remaining length")
+        if length > self.max_size:
+            raise ProtocolError(f"packet too large ({length} bytes)")
+        end = index + length
+        if len(buf) < end:
+            return None
+        first = buf[0]
+        body = bytes(buf[index:end])
+        del buf[:end]
+        return first >> 4, first & 0x0F, body
+
+
 class _Cursor:
     def __init__(self, data: bytes) -> None:
         self.data = data
