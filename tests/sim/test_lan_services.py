@@ -34,15 +34,22 @@ class Watcher:
         self.client.loop_start()
 
     async def wait(self, topic: str, predicate: Any = None, timeout_s: float = 30) -> bytes:
+        """The first message on ``topic`` matching ``predicate``, including earlier ones: messages
+        arrive in any order across topics (the state may come before the RPC reply)."""
+        history: list[tuple[str, bytes, bool]] = self.__dict__.setdefault("history", [])
         deadline = time.monotonic() + timeout_s
+        seen = 0
         while time.monotonic() < deadline:
-            try:
-                got_topic, payload, _retain = self.messages.get_nowait()
-            except queue.Empty:
-                await asyncio.sleep(0.05)
-                continue
-            if got_topic == topic and (predicate is None or predicate(payload)):
-                return payload
+            while True:
+                try:
+                    history.append(self.messages.get_nowait())
+                except queue.Empty:
+                    break
+            for got_topic, payload, _retain in history[seen:]:
+                if got_topic == topic and (predicate is None or predicate(payload)):
+                    return payload
+            seen = len(history)
+            await asyncio.sleep(0.05)
         raise AssertionError(f"no message on {topic}")
 
     def publish(self, topic: str, payload: str) -> None:
