@@ -195,7 +195,10 @@ class SimUdpSocket:
         return data, (addr[0], addr[1])
 
     def send(self, data: bytes, addr: tuple[str, int]) -> None:
-        """Send a datagram (dropped silently when the socket buffer is full, like a radio)."""
+        """Send a datagram (dropped silently when the socket buffer is full, like a radio, and
+        when the PC cannot reach the light's network: ``WifiWorld.pc_reaches``)."""
+        if not self._board.lan_reachable_from_pc():
+            return
         with contextlib.suppress(BlockingIOError, InterruptedError):
             self._sock.sendto(data, addr)
 
@@ -434,6 +437,11 @@ class SimBoard(Board):
         net: Network | None = self.world.network(self.sta_ssid)
         return net.rssi if net is not None else None
 
+    def lan_reachable_from_pc(self) -> bool:
+        """Whether the PC can reach the light on the network it joined (always True while it
+        has not joined one). See ``WifiWorld.pc_reaches``."""
+        return self.sta_ssid is None or self.world.pc_reaches(self.sta_ssid)
+
     def ap_start(self, ssid: str) -> str:
         self.ap_ssid = ssid
         self._world_open_ap()
@@ -476,8 +484,8 @@ class SimBoard(Board):
 
         async def tracked_handler(reader: asyncio.StreamReader,
                                   writer: asyncio.StreamWriter) -> None:
-            if not self.powered:
-                writer.transport.abort()
+            if not self.powered or (iface == "lan" and not self.lan_reachable_from_pc()):
+                writer.transport.abort()  # the PC cannot get through: the connection is reset
                 return
             self._writers.add(writer)
             task = asyncio.current_task()

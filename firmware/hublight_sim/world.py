@@ -5,7 +5,10 @@ One ``WifiWorld`` is shared by every simulated light (``SimBoard``) and, in the 
 
 * what does a radio see when it scans (``scan_for_light()`` for the ESP32's 2.4 GHz radio,
   ``scan_for_pc()`` for the PC, which also sees 5 GHz networks and the lights' open APs), and
-* what happens when someone joins a network with a password (``join_result()``).
+* what happens when someone joins a network with a password (``join_result()``), and
+* whether the PC can reach a light on the network it joined (``pc_reaches()``): never on a
+  network with ``client_isolation``; with ``model_pc_network`` set, only while the PC
+  (``pc_ssid``, kept up to date by the hub's ``SimulatedWifiAdapter``) is on that same network.
 
 Lights register their access point (``LightAccessPoint``: SSID, device id and the loopback
 host/port where its RPC server listens) while it is open. Observers call ``subscribe(cb)``.
@@ -58,7 +61,8 @@ class Network:
 
     ``band`` is "2.4", "5" or "dual"; ``auth`` is the Wifi.Scan auth code; a ``hidden`` network is
     not in scans but can be joined by name; with ``dhcp=False`` a join authenticates but never gets
-    an address (reason ``no_ip``).
+    an address (reason ``no_ip``); with ``client_isolation`` (guest networks, "AP isolation")
+    devices on it cannot reach each other: a light joins but the PC never reaches it.
     """
 
     ssid: str
@@ -70,6 +74,7 @@ class Network:
     bssid: str = ""
     hidden: bool = False
     dhcp: bool = True
+    client_isolation: bool = False
 
     def __post_init__(self) -> None:
         if self.band not in BANDS:
@@ -190,10 +195,15 @@ class WifiWorld:
 
     ``subscribe(cb)`` calls ``cb(kind, ap)`` with kind "added", "changed" or "removed" whenever a
     light's access point appears, moves or disappears; it returns an unsubscribe function.
+
+    ``model_pc_network``: when set, a light on a home network is reachable from the PC only while
+    ``pc_ssid`` (the PC's network) is that network (off by default: every light is reachable).
     """
 
     networks: list[Network] = field(default_factory=default_networks)
     state_path: str | None = None
+    model_pc_network: bool = False
+    pc_ssid: str | None = None
     _aps: dict[str, LightAccessPoint] = field(default_factory=dict, repr=False)
     _subscribers: list[Subscriber] = field(default_factory=list, repr=False)
 
@@ -280,6 +290,15 @@ class WifiWorld:
         if not net.dhcp:
             return "no_ip"
         return None
+
+    def pc_reaches(self, light_ssid: str) -> bool:
+        """Whether the PC can reach a light joined to ``light_ssid`` (its LAN server and its
+        mDNS answers): not through a network with ``client_isolation``; with
+        ``model_pc_network`` only while the PC is on that network too."""
+        net = self.network(light_ssid)
+        if net is not None and net.client_isolation:
+            return False
+        return not self.model_pc_network or self.pc_ssid == light_ssid
 
     # --- lights' access points ----------------------------------------------------------
     def access_points(self) -> list[LightAccessPoint]:

@@ -204,6 +204,7 @@ class ProvisioningFlow:
         self._lan_client: DeviceClient | None = None
         self._using_secret = False
         self._failed_probes = 0
+        self._ap_joined = False
         self._searching_again = False
         self._subscribers: list[ProgressCallback] = []
         self._lock = asyncio.Lock()
@@ -462,7 +463,9 @@ class ProvisioningFlow:
         else:
             self._progress("join_ap_manual", {"light": ap_ssid})
         self.state.pc_on_ap = True  # from here on, a cancel must restore the PC's network
+        self._ap_joined = False
         await self._adapter.connect(ap_ssid)
+        self._ap_joined = True
         self.recorder.event("flow", "pc_on_ap", ssid=ap_ssid)
 
     @staticmethod
@@ -505,7 +508,10 @@ class ProvisioningFlow:
         placeholders = {"step": step_id, "light": self.state.ap_ssid or "",
                         "ssid": self.state.ssid or ""}
         if step_id in ("join_ap", "verify_reach"):
-            return Form("join_ap", errors={"base": "ap_unreachable"},
+            # joined but the light did not answer, or the join itself never completed
+            key = "ap_unreachable" if self._ap_joined else "timeout"
+            placeholders["step"] = f"joining {self.state.ap_ssid or ''}".strip()
+            return Form("join_ap", errors={"base": key},
                         description_placeholders=placeholders, can_go_back=True)
         if step_id == "pick_light":
             return Form("pick_light", fields=(Field("rescan", "bool", required=False),),
@@ -996,8 +1002,12 @@ class ProvisioningFlow:
         if status.get("status") == "failed":  # not_confirmed or unknown: resend as is
             self.state.sent = False
             return self._lan_failed_form("not_confirmed")
-        # joined (awaiting_confirm) but not found from here: go back and look once more
+        # joined (awaiting_confirm) but not found from here
         await self._restore_pc()
+        if pc_ssid is not None and pc_ssid != ssid:
+            # the PC is on another network: no point in looking again until the user moves it
+            return self._lan_failed_form("pc_not_on_home_network")
+        # go back and look once more
         self._progress("looking_on_lan", {"ssid": ssid})
         found = await self._search_lan(self.timeouts.wait_lan)
         if found is not None:

@@ -146,7 +146,8 @@ MESSAGES: dict[str, Message] = {
     ),
     "not_confirmed": Message(
         "The light joined {ssid}, but this PC could not find it there.",
-        "Make sure this PC is connected to {ssid} (not to a guest network or VPN), then try "
+        "Make sure this PC is connected to {ssid} (not to a guest network or VPN) and that "
+        "the router lets devices on it reach each other (no \"AP/client isolation\"), then try "
         "again.",
     ),
     # --- finding the light on the home network ----------------------------------------------

@@ -98,7 +98,9 @@ async def test_power_cut_light_reported_gone_then_back(lan_light: SimLight) -> N
     await lan.start()
     try:
         added = await log.wait(lambda e: e.kind == "added" and e.light.device_id == device_id)
-        address = (lan_light.board.lan_ip, lan_light.board.lan_port)
+        lan_ip, lan_port = lan_light.board.lan_ip, lan_light.board.lan_port
+        assert lan_ip is not None and lan_port is not None
+        address = (lan_ip, lan_port)
         assert (added.light.address, added.light.port) == address
         assert await probe_rpc(*address, timeout_s=5)
         assert await lan.check(device_id) is True

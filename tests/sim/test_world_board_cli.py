@@ -63,6 +63,54 @@ def test_access_points_subscribe_and_state_file(tmp_path: Path) -> None:
     assert seen == [("added", "hublight-000001"), ("removed", "hublight-000001")]
 
 
+def test_pc_reaches_a_light_only_where_the_world_allows() -> None:
+    world = WifiWorld()
+    assert world.pc_reaches("HomeNet")  # not modelled: every light is reachable
+    world.model_pc_network = True
+    world.pc_ssid = "GuestOpen"
+    assert not world.pc_reaches("HomeNet") and world.pc_reaches("GuestOpen")
+    world.pc_ssid = "HomeNet"
+    assert world.pc_reaches("HomeNet")
+    home = world.network("HomeNet")
+    assert home is not None
+    home.client_isolation = True
+    assert not world.pc_reaches("HomeNet")
+    world.model_pc_network = False
+    assert not world.pc_reaches("HomeNet")  # isolation holds whatever the PC does
+    # the flag travels in world files and state files
+    assert Network.from_dict({"ssid": "Guest", "client_isolation": True}).client_isolation
+    assert world.to_dict()["networks"][0]["client_isolation"] is True
+
+
+async def test_unreachable_light_resets_hub_connections(tmp_path: Path) -> None:
+    world = WifiWorld(model_pc_network=True, pc_ssid="HomeNet")
+    board = SimBoard(0, str(tmp_path), world, seed="reach")
+    assert await board.sta_connect("HomeNet", "correct horse battery", 1000) == (
+        "connected", board.lan_ip)
+
+    async def hello(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"hello\n")
+        await writer.drain()
+        writer.close()
+
+    server, host, port = await board.start_server("lan", hello)
+    try:
+        reader, writer = await asyncio.open_connection(host, port)
+        assert await reader.readline() == b"hello\n"
+        writer.close()
+        world.pc_ssid = "GuestOpen"  # the PC moved to another network
+        assert not board.lan_reachable_from_pc()
+        reader, writer = await asyncio.open_connection(host, port)
+        with pytest.raises((ConnectionError, asyncio.IncompleteReadError)):
+            line = await reader.readline()
+            if not line:
+                raise ConnectionResetError("closed without a word")
+        writer.close()
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
 def test_board_identity_is_persistent(tmp_path: Path) -> None:
     world = WifiWorld()
     first = SimBoard(3, str(tmp_path / "l3"), world, seed="s")

@@ -5,7 +5,11 @@ The simulated PC starts on a home network (``home_ssid``) and "joins" a light's 
 previous network when the access point it is on goes away (the light joined the home network or
 rebooted). A world running in another process is read from its state file (``state_path``).
 
-Fault injection for tests: ``fail_next_connect(error)`` and ``drop_off_ap()``.
+The adapter tells a same-process world which network the PC is on (``WifiWorld.pc_ssid``), so
+a world with ``model_pc_network`` can make lights on another network unreachable from the PC.
+
+Fault injection for tests: ``fail_next_connect(error)``, ``hang_next_connect()`` (a join that
+never completes) and ``drop_off_ap()``.
 """
 
 from __future__ import annotations
@@ -88,14 +92,23 @@ class SimulatedWifiAdapter(WifiAdapter):
             raise ValueError("give a WifiWorld or the state_path of one")
         self._world = world
         self.state_path = state_path
-        self._current: str | None = home_ssid
+        self._current: str | None = None
         self._previous: str | None = None
         self._fail_next: WifiAdapterError | None = None
+        self._hang_next = False
+        #: connect() calls that are hanging now (``hang_next_connect``)
+        self.hanging_connects = 0
         self._joined_ap: LightAccessPoint | None = None
         self._unsubscribe_world: Callable[[], None] | None = None
         self._last_read: WifiWorld | None = None
         if world is not None:
             self._unsubscribe_world = world.subscribe(self._on_world_change)
+        self._set_current(home_ssid)
+
+    def _set_current(self, ssid: str | None) -> None:
+        self._current = ssid
+        if self._world is not None:
+            self._world.pc_ssid = ssid
 
     async def _read_world(self) -> WifiWorld:
         """The world now (re-read off the loop from the state file of another process)."""
@@ -118,6 +131,11 @@ class SimulatedWifiAdapter(WifiAdapter):
             "The simulated PC could not join the network.", "Try again."
         )
 
+    def hang_next_connect(self) -> None:
+        """Make the next ``connect()`` never complete (until it is cancelled): a join that
+        hangs in the OS."""
+        self._hang_next = True
+
     def drop_off_ap(self) -> None:
         """The PC falls off the light's access point now and goes back to the previous network
         (what an OS does when an AP disappears or "has no internet")."""
@@ -125,7 +143,7 @@ class SimulatedWifiAdapter(WifiAdapter):
             return
         _log.info("simulated PC: dropped off %s", self._joined_ap.ssid)
         self._joined_ap = None
-        self._current = self._previous
+        self._set_current(self._previous)
         self._emit(WifiEvent("disconnected", self._current))
 
     def _on_world_change(self, kind: str, ap: LightAccessPoint) -> None:
@@ -156,6 +174,13 @@ class SimulatedWifiAdapter(WifiAdapter):
         if self._fail_next is not None:
             error, self._fail_next = self._fail_next, None
             raise error
+        if self._hang_next:
+            self._hang_next = False
+            self.hanging_connects += 1
+            try:
+                await asyncio.Event().wait()  # never set: only a cancel ends it
+            finally:
+                self.hanging_connects -= 1
         world = await self._read_world()
         reason = world.join_result(ssid, password or "", esp32=False)
         if reason == "network_not_found":
@@ -172,7 +197,7 @@ class SimulatedWifiAdapter(WifiAdapter):
         if self._current != ssid and self._joined_ap is None:
             self._previous = self._current
         self._joined_ap = world.access_point_by_ssid(ssid)
-        self._current = ssid
+        self._set_current(ssid)
         self._emit(WifiEvent("connected", ssid))
 
     async def restore_previous(self) -> None:
@@ -180,7 +205,8 @@ class SimulatedWifiAdapter(WifiAdapter):
         if self._joined_ap is None and self._previous is None:
             return
         self._joined_ap = None
-        self._current, self._previous = self._previous, None
+        previous, self._previous = self._previous, None
+        self._set_current(previous)
         self._emit(WifiEvent("connected", self._current))
 
     def ap_endpoint(self, ssid: str) -> tuple[str, int]:
