@@ -296,6 +296,7 @@ class _Slot:
         self.runner: asyncio.Task[None] | None = None
         self.wake = asyncio.Event()
         self.online_generation = 0  # increases every time the light comes (back) online
+        self.fresh_start = True  # the next report may carry a lower rev (reboot, power cut)
 
 
 class Backend(abc.ABC):
@@ -463,7 +464,8 @@ class Backend(abc.ABC):
         if slot is None:
             return
         previous = slot.twin.reported
-        if previous is not None and state.rev < previous.rev and state.source != "boot":
+        fresh_start, slot.fresh_start = slot.fresh_start, False
+        if previous is not None and state.rev < previous.rev and not fresh_start:
             # An older report (e.g. a retained message re-read after a newer live one).
             _LOGGER.debug(
                 "%s: ignoring stale state rev %d < %d", device_id, state.rev, previous.rev
@@ -485,6 +487,9 @@ class Backend(abc.ABC):
         slot.twin = replace(slot.twin, availability=availability)
         if availability is Availability.ONLINE:
             slot.online_generation += 1
+            # A light that lost power may have lost its last `rev` increments too: its first
+            # report after coming back is believed even if its rev went backwards.
+            slot.fresh_start = True
         slot.wake.set()
         self._emit(slot, LightEventKind.AVAILABILITY)
 
