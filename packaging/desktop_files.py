@@ -28,10 +28,13 @@ def render_icons(directory: Path, sizes: tuple[int, ...] = ICON_SIZES) -> dict[i
     """Render the SVG to `<directory>/<size>.png` for every size; returns size -> path."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import Qt
-    from PySide6.QtGui import QGuiApplication, QImage, QPainter
+    from PySide6.QtGui import QImage, QPainter
     from PySide6.QtSvg import QSvgRenderer
+    from PySide6.QtWidgets import QApplication
 
-    _app = QGuiApplication.instance() or QGuiApplication([])
+    # A QApplication, not a QGuiApplication: the process (a test run) may show widgets later,
+    # and Qt aborts on a widget created under a mere QGuiApplication.
+    _app = QApplication.instance() or QApplication([])
     renderer = QSvgRenderer(str(SVG))
     if not renderer.isValid():
         raise RuntimeError(f"{SVG} is not a valid SVG")

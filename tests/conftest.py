@@ -1,5 +1,3 @@
-"""Shared test configuration: only the real-broker fixtures (the rest is in subdir conftests)."""
-
-from hub_app.testing.fixtures import mosquitto, mosquitto_factory
-
-__all__ = ["mosquitto", "mosquitto_factory"]
+"""Shared fixtures come from the tester kit, the `home_hub` pytest plugin
+(hub_app.testing.plugin, registered through the pytest11 entry point): the project's own tests
+use the same fixtures testers do."""
