@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta, timezone
 
-from hub_app.hub.schedules import Schedule, Scheduler, ScheduleList
+from hub_app.hub.schedules import Schedule, ScheduleList, Scheduler
 
 TZ = timezone(timedelta(hours=1))
 
