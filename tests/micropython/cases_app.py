@@ -1,0 +1,765 @@
+"""The whole LightApp on WasmBoard: boot, RPC of every method, Wi-Fi set-up, light, reboot, OTA.
+
+Runs under the MicroPython WebAssembly port (run.mjs) and on CPython (test_mp_logic.py). The
+WebAssembly port's asyncio has no ``asyncio.run``: its event loop is driven by JavaScript, and
+run.mjs awaits each case from ``runPythonAsync`` inside a real task. So the cases are coroutines
+that start ``LightApp.run()`` as a task and talk to it with ``app.rpc.dispatch(frame, ctx)``
+(frame auth computed here, independently of hublight.auth) or over the firmware's own HTTP server
+through the board's in-memory connections.
+"""
+# ruff: noqa: UP031, SIM105
+
+import asyncio
+import binascii
+import hashlib
+import json
+
+from hublight.app import LightApp
+from wasmboard import AP_IP, WasmBoard, WifiWorld, make_image, new_flash_dir, rmtree
+
+SETUP_CODE = "ABCD2345"
+HOME = "HomeNet"
+HOME_PASS = "correct horse battery"
+SECRET = "lan-secret-0123456789abcdef"
+DEVICE_ID = "hublight-1a2b3c"
+AP_SSID = "HubLight-1A2B3C"
+
+PROTOCOL_METHODS = ["Config.Get", "Config.Save", "Config.Set", "Light.GetStatus", "Light.Set",
+                    "Light.Toggle", "OTA.Commit", "OTA.GetBootState", "OTA.Revert",
+                    "OTA.Update", "RPC.Describe", "RPC.List", "RPC.Ping", "Setup.Confirm",
+                    "Sys.FactoryReset", "Sys.GetInfo", "Sys.GetLog", "Sys.Reboot",
+                    "Wifi.GetStatus", "Wifi.Scan"]
+
+
+def _sha256_hex(text):
+    return binascii.hexlify(hashlib.sha256(text.encode()).digest()).decode()
+
+
+async def wait_until(cond, what, steps=1000):
+    """Poll ``cond`` between event loop turns (bounded; no wall-clock assertion)."""
+    for _ in range(steps):
+        if cond():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("gave up waiting for " + what)
+
+
+def home_world():
+    world = WifiWorld()
+    world.add_network(HOME, HOME_PASS, auth=3, rssi=-48)
+    world.add_network("Neighbour", "whatever-pass", auth=3, rssi=-80)
+    world.add_network("Office", "", auth=5, rssi=-70)
+    return world
+
+
+class Rig:
+    """One light on a WasmBoard: boot, reboot from the same flash, clean up."""
+
+    def __init__(self, world=None):
+        self.world = world if world is not None else home_world()
+        self.flash = new_flash_dir()
+        self.board = WasmBoard(self.flash, self.world, SETUP_CODE)
+        self.app = None
+        self.task = None
+        self.notes = []
+
+    async def boot(self):
+        self.board.boot()
+        self.board.events = []
+        self.app = LightApp(self.board)
+        self.notes = []
+        self.app.notifier.subscribe(self.notes.append)
+        self.task = asyncio.create_task(self.app.run())
+        await wait_until(lambda: "started" in self.board.event_names(), "started")
+        return self.app
+
+    async def run_returns(self):
+        """Wait for run() to return after a reboot request."""
+        task = self.task
+        await wait_until(lambda: task.done(), "run() to return")
+        await task  # re-raises if run() crashed
+        self.task = None
+
+    async def reboot_into_new_app(self):
+        await self.run_returns()
+        return await self.boot()
+
+    async def close(self):
+        if self.task is not None and self.app is not None:
+            try:
+                await self.app.stop()
+            except BaseException:
+                pass
+            try:
+                await self.task
+            except BaseException:
+                pass
+        for udp in self.board.udp:
+            udp.close()
+        rmtree(self.flash)
+
+    def read_flash_json(self, name):
+        with open(self.board.path(name)) as f:
+            return json.loads(f.read())
+
+
+class Client:
+    """An RPC caller with frame digest auth (SHA-256, nonce reuse with growing nc)."""
+
+    def __init__(self, rig, password=SETUP_CODE, iface="ap", transport="http"):
+        self.rig = rig
+        self.password = password
+        self.iface = iface
+        self.transport = transport
+        self.nonce = None
+        self.nc = 0
+        self.next_id = 1
+        self.last_frame = None
+
+    def ctx(self):
+        peer = "192.168.4.2" if self.iface == "ap" else "10.0.0.2"
+        return {"transport": self.transport, "iface": self.iface, "peer": peer, "http": None}
+
+    def auth_fields(self):
+        self.nc += 1
+        cnonce = "c%d" % self.nc
+        ha1 = _sha256_hex("admin:%s:%s" % (DEVICE_ID, self.password))
+        ha2 = _sha256_hex("dummy_method:dummy_uri")
+        response = _sha256_hex("%s:%s:%08x:%s:auth:%s" % (ha1, self.nonce, self.nc, cnonce, ha2))
+        return {"realm": DEVICE_ID, "username": "admin", "nonce": self.nonce, "cnonce": cnonce,
+                "response": response, "algorithm": "SHA-256", "nc": self.nc}
+
+    async def send(self, frame):
+        self.last_frame = frame
+        return await self.rig.app.rpc.dispatch(frame, self.ctx())
+
+    async def call(self, method, params=None, auth=True):
+        """-> the reply frame (retries once on 401 with the fresh nonce, as clients do)."""
+        reply = None
+        for attempt in (0, 1):
+            frame = {"id": self.next_id, "src": "cases-client", "method": method}
+            self.next_id += 1
+            if params is not None:
+                frame["params"] = params
+            if auth and self.nonce is not None:
+                frame["auth"] = self.auth_fields()
+            reply = await self.send(frame)
+            error = reply.get("error") if isinstance(reply, dict) else None
+            if auth and attempt == 0 and error is not None and error["code"] == 401:
+                challenge = json.loads(error["message"])
+                self.nonce = challenge["nonce"]
+                self.nc = 0
+                continue
+            return reply
+        return reply
+
+    async def result(self, method, params=None):
+        reply = await self.call(method, params)
+        assert "error" not in reply, "%s failed: %s" % (method, reply.get("error"))
+        assert reply["src"] == DEVICE_ID and reply["dst"] == "cases-client"
+        return reply["result"]
+
+    async def error(self, method, params=None, auth=True):
+        """-> (code, message) of an error reply (fails when the call succeeds)."""
+        reply = await self.call(method, params, auth)
+        assert "error" in reply, "%s should have failed, got %s" % (method, reply.get("result"))
+        assert "result" not in reply
+        return reply["error"]["code"], reply["error"]["message"]
+
+
+# --- boot, authentication, RPC basics -------------------------------------------------------
+async def test_boot_unconfigured_serves_ap_and_authenticates():
+    rig = Rig()
+    try:
+        app = await rig.boot()
+        board = rig.board
+        assert board.ap_ssid == AP_SSID and "ap" in board.servers and "lan" not in board.servers
+        assert app.servers["ap"]["host"] == AP_IP and app.servers["ap"]["port"] == 80
+        started = next(e[1] for e in board.events if e[0] == "started")
+        assert started["setup_state"] == "unconfigured" and started["ap_ip"] == AP_IP
+        # the strip shows the restored (default: off) state at boot
+        await wait_until(lambda: board.frames > 0, "first frame")
+        assert board.pixels == [(0, 0, 0)] * 30
+
+        anon = Client(rig)
+        assert await anon.result("RPC.Ping") == "pong"
+        reduced = (await anon.call("Sys.GetInfo", auth=False))["result"]
+        assert reduced == {"id": DEVICE_ID, "model": "HL-S1", "app": "HubLight",
+                           "fw_version": "0.1.0", "auth_required": True,
+                           "auth_domain": DEVICE_ID}
+        code, message = await anon.error("RPC.List", auth=False)
+        assert code == 401
+        challenge = json.loads(message)
+        assert challenge["auth_type"] == "digest" and challenge["realm"] == DEVICE_ID
+        assert challenge["algorithm"] == "SHA-256" and challenge["nc"] == 1
+        assert isinstance(challenge["nonce"], int)
+
+        client = Client(rig)
+        names = await client.result("RPC.List")
+        assert names == PROTOCOL_METHODS, names
+        info = await client.result("Sys.GetInfo")
+        assert info["mac"] == "0211221A2B3C" and info["paired"] is False
+        assert info["setup_state"] == "unconfigured" and info["arch"] == "sim"
+        assert info["wifi"]["ap_ip"] == AP_IP and info["wifi"]["status"] == "idle"
+        assert info["ota"] == {"active_slot": 0, "is_committed": True}
+        assert info["ram_free"] > 0 and info["ram_size"] >= info["ram_free"]
+        assert info["fs_size"] > 0 and isinstance(info["uptime"], int)
+        assert info["mqtt"] == {"connected": False, "server": None}
+
+        # the label's spelling with a dash, lower case, works too
+        dashed = Client(rig, password="abcd-2345")
+        assert (await dashed.result("Sys.GetInfo"))["id"] == DEVICE_ID
+        # a wrong password is refused with a fresh challenge
+        wrong = Client(rig, password="ZZZZ9999")
+        code, message = await wrong.error("RPC.List")
+        assert code == 401 and json.loads(message)["nonce"] != wrong.nonce
+        # a replayed answer (same nc) is refused
+        frame = dict(client.last_frame)
+        frame["id"] = 999
+        replay = await client.send(frame)
+        assert replay["error"]["code"] == 401
+        # nc given as the 8-hex-digit string works
+        string_nc = client.auth_fields()
+        string_nc["nc"] = "%08x" % string_nc["nc"]
+        ok = await client.send({"id": 5, "method": "RPC.Ping", "auth": string_nc})
+        assert ok["result"] == "pong"
+    finally:
+        await rig.close()
+
+
+async def test_frames_errors_and_describe():
+    rig = Rig()
+    try:
+        await rig.boot()
+        client = Client(rig)
+        assert await client.result("RPC.Describe", {"name": "Light.Set"}) == {
+            "name": "Light.Set",
+            "args_fmt": "{on: %B, brightness: %d, rgb: [%d, %d, %d], transition_ms: %d}"}
+        assert (await client.error("RPC.Describe", {"name": "No.Such"}))[0] == 404
+        assert (await client.error("RPC.Describe", {}))[0] == 400
+        code, message = await client.error("No.Such")
+        assert code == 404 and "No.Such" in message
+        assert (await client.error("Light.Set", {"brightness": 101}))[0] == 400
+        assert (await client.error("Light.Set", {}))[0] == 400
+        assert (await client.error("Light.Set", {"on": True, "x": 1}))[0] == 400
+        assert (await client.error("Sys.GetLog", {"lines": "many"}))[0] == 400
+        # frames as JSON text and bytes; tag echoed; args as the old name of params
+        app = rig.app
+        ctx = client.ctx()
+        reply = await app.rpc.dispatch('{"id": 7, "method": "RPC.Ping", "tag": "t"}', ctx)
+        assert reply == {"id": 7, "src": DEVICE_ID, "tag": "t", "result": "pong"}
+        reply = await app.rpc.dispatch(b'{"id": 8, "method": "RPC.Ping"}', ctx)
+        assert reply["result"] == "pong"
+        reply = await app.rpc.dispatch(b"\xff\xfe", ctx)
+        assert reply["error"]["code"] == 400
+        reply = await app.rpc.dispatch("{not json", ctx)
+        assert reply["error"]["code"] == 400
+        reply = await app.rpc.dispatch("[1]", ctx)
+        assert reply["error"]["code"] == 400
+        # addressed to another device: dropped; a notification (no id): no reply
+        assert await app.rpc.dispatch({"id": 9, "dst": "hublight-ffffff",
+                                       "method": "RPC.Ping"}, ctx) is None
+        assert await app.rpc.dispatch({"method": "RPC.Ping"}, ctx) is None
+        # params must be an object
+        auth = client.auth_fields()
+        reply = await app.rpc.dispatch({"id": 10, "method": "Light.GetStatus",
+                                        "params": [1], "auth": auth}, ctx)
+        assert reply["error"]["code"] == 400
+        auth = client.auth_fields()
+        reply = await app.rpc.dispatch({"id": 11, "method": "Light.Set", "auth": auth,
+                                        "args": {"on": True, "transition_ms": 0}}, ctx)
+        assert reply["result"]["on"] is True
+    finally:
+        await rig.close()
+
+
+# --- config ---------------------------------------------------------------------------------
+async def test_config_get_set_save_and_redaction():
+    rig = Rig()
+    try:
+        await rig.boot()
+        client = Client(rig)
+        tree = await client.result("Config.Get")
+        assert tree["device"] == {"id": DEVICE_ID, "name": "", "room": ""}
+        assert tree["wifi"]["sta"] == {"enable": False, "ssid": "", "pass_set": False}
+        assert tree["wifi"]["ap"] == {"enable": True, "ssid": AP_SSID}
+        assert tree["hub"] == {"secret_set": False} and tree["mqtt"]["pass_set"] is False
+        assert tree["light"]["pixels"] == 30 and tree["sys"]["log_level"] == "info"
+
+        result = await client.result("Config.Set", {"config": {
+            "device": {"name": "Desk lamp", "room": "Study"},
+            "wifi": {"sta": {"ssid": HOME, "pass": HOME_PASS}}}})
+        assert result == {"saved": False, "restart_required": True}
+        tree = await client.result("Config.Get")
+        assert tree["wifi"]["sta"] == {"enable": False, "ssid": HOME, "pass_set": True}
+        assert HOME_PASS not in json.dumps(tree)
+        assert await client.result("Config.Get", {"key": "device.name"}) == "Desk lamp"
+        assert await client.result("Config.Get", {"key": "wifi.sta"}) == {
+            "enable": False, "ssid": HOME, "pass_set": True}
+        assert (await client.error("Config.Get", {"key": "wifi.sta.pass"}))[0] == 403
+        code, message = await client.error("Config.Get", {"key": "wifi.sta.sid"})
+        assert code == 404 and "wifi.sta.sid" in message
+        # a bad key anywhere fails the whole call, nothing is applied
+        code, message = await client.error("Config.Set", {"config": {
+            "device": {"name": "Other"}, "wifi": {"sta": {"sid": "x"}}}})
+        assert code == 404 and "wifi.sta.sid" in message
+        code, message = await client.error("Config.Set", {"config": {"device": {"id": "x"}}})
+        assert code == 403 and "device.id" in message
+        code, message = await client.error("Config.Set", {"config": {"light": {"pixels": 0}}})
+        assert code == 400 and "light.pixels" in message
+        code, _ = await client.error("Config.Set", {"config": {"hub": {"secret": "short"}}})
+        assert code == 400
+        assert (await client.error("Config.Set", {}))[0] == 400
+        assert (await client.error("Config.Save", {"reboot": "yes"}))[0] == 400
+        assert await client.result("Config.Get", {"key": "device.name"}) == "Desk lamp"
+
+        # nothing saved yet; Config.Save writes config.json (write-only values included)
+        try:
+            rig.read_flash_json("config.json")
+            raise AssertionError("config.json written before Config.Save")
+        except OSError:
+            pass
+        assert await client.result("Config.Save", {}) == {"saved": True}
+        saved = rig.read_flash_json("config.json")
+        assert saved["device"]["name"] == "Desk lamp" and saved["wifi"]["sta"]["pass"] == HOME_PASS
+        assert "id" not in saved["device"]
+        result = await client.result("Config.Set", {"config": {"light": {"pixels": 8}},
+                                                     "save": True})
+        assert result == {"saved": True, "restart_required": False}
+        assert rig.read_flash_json("config.json")["light"]["pixels"] == 8
+        # light.pixels applies at once: the strip is re-rendered with 8 pixels
+        await wait_until(lambda: len(rig.board.pixels) == 8, "8 pixels")
+        events = [n["params"]["events"][0] for n in rig.notes if n["method"] == "NotifyEvent"]
+        assert {"component": "sys", "event": "config_changed", "keys": ["light.pixels"]} in events
+    finally:
+        await rig.close()
+
+
+# --- light ----------------------------------------------------------------------------------
+async def test_light_set_toggle_render_and_notify():
+    rig = Rig()
+    try:
+        await rig.boot()
+        board = rig.board
+        client = Client(rig)
+        status = await client.result("Light.GetStatus")
+        assert status == {"on": False, "brightness": 100, "rgb": [255, 255, 255],
+                          "transition_ms": 300, "rev": 0, "source": "boot"}
+        status = await client.result("Light.Set", {"on": True, "brightness": 50,
+                                                   "rgb": [255, 0, 0], "transition_ms": 0})
+        assert status == {"on": True, "brightness": 50, "rgb": [255, 0, 0],
+                          "transition_ms": 0, "rev": 1, "source": "rpc"}
+        # 50 % red: level 0.5, gamma 2 -> 255 * 0.25 = 63.75 -> 64
+        await wait_until(lambda: board.pixels == [(64, 0, 0)] * 30, "50 % red")
+        status = await client.result("Light.Toggle")
+        assert status["on"] is False and status["rev"] == 2
+        await wait_until(lambda: board.pixels == [(0, 0, 0)] * 30, "off after toggle")
+        # brightness alone does not switch the light on
+        status = await client.result("Light.Set", {"brightness": 100, "rgb": [0, 0, 255]})
+        assert status["on"] is False and status["rev"] == 3
+        # a transition renders intermediate frames and ends at the target
+        frames_before = board.frames
+        status = await client.result("Light.Set", {"on": True, "transition_ms": 200})
+        assert status["transition_ms"] == 200
+        await wait_until(lambda: board.pixels == [(0, 0, 255)] * 30, "full blue")
+        assert board.frames - frames_before >= 3
+        # Shelly's names: id 0 and transition_duration in seconds; another id is 404
+        status = await client.result("Light.Set", {"id": 0, "brightness": 10,
+                                                   "transition_duration": 0})
+        assert status["brightness"] == 10 and status["transition_ms"] == 0
+        assert (await client.error("Light.Set", {"id": 1, "on": True}))[0] == 404
+        # a change without effect keeps rev
+        again = await client.result("Light.Set", {"brightness": 10})
+        assert again["rev"] == status["rev"]
+        statuses = [n["params"]["light:0"] for n in rig.notes if n["method"] == "NotifyStatus"]
+        assert [s["rev"] for s in statuses] == [1, 2, 3, 4, 5]
+        assert all(n["src"] == DEVICE_ID for n in rig.notes)
+        # the button toggles too (short press)
+        board.hold_button()
+        await asyncio.sleep(0.15)
+        board.release_button()
+        await wait_until(lambda: rig.app.light.on is False, "button toggle")
+        assert rig.app.light.source == "button"
+    finally:
+        await rig.close()
+
+
+async def test_light_state_restored_after_reboot():
+    rig = Rig()
+    try:
+        await rig.boot()
+        client = Client(rig)
+        await client.result("Light.Set", {"on": True, "brightness": 40, "rgb": [10, 200, 30],
+                                          "transition_ms": 0})
+        await client.result("Light.Toggle")
+        await client.result("Light.Toggle")
+        assert await client.result("Sys.Reboot", {"delay_ms": 0}) is None
+        # further requests get 418 until the light is gone
+        assert (await client.error("Light.Toggle"))[0] == 418
+        await rig.run_returns()
+        assert rig.board.reboots == 1
+        rebooting = [e[1] for e in rig.board.events if e[0] == "rebooting"]
+        assert rebooting == [{"reason": "rpc"}]
+        assert rig.read_flash_json("state.json")["light"] == {
+            "on": True, "brightness": 40, "rgb": [10, 200, 30], "rev": 3}
+
+        await rig.boot()
+        client = Client(rig)
+        status = await client.result("Light.GetStatus")
+        assert status["on"] is True and status["brightness"] == 40
+        assert status["rgb"] == [10, 200, 30] and status["rev"] == 3
+        assert status["source"] == "boot"
+        # restored without a fade-in: the first frame is already the target
+        await wait_until(lambda: rig.board.frames > 0, "first frame")
+        level_g = 200 / 255 * 0.4
+        assert rig.board.pixels[0][1] == int(255 * level_g * level_g + 0.5)
+        status = await client.result("Light.Toggle")
+        assert status["rev"] == 4
+        assert (await client.error("Sys.Reboot", {"delay_ms": -1}))[0] == 400
+        assert (await client.error("Sys.Reboot", {"later": 1}))[0] == 400
+    finally:
+        await rig.close()
+
+
+# --- Wi-Fi set-up ---------------------------------------------------------------------------
+async def _configure_wifi(client, password):
+    result = await client.result("Config.Set", {"config": {"wifi": {"sta": {
+        "enable": True, "ssid": HOME, "pass": password}}}})
+    assert result == {"saved": False, "restart_required": True}
+    assert await client.result("Config.Save", {"reboot": True}) == {"saved": True}
+
+
+async def _pair_and_confirm(rig):
+    """Boot after the Wi-Fi config, wait for awaiting_confirm, pair, confirm on the LAN."""
+    app = await rig.boot()
+    board = rig.board
+    await wait_until(lambda: app.wifi.setup_state == "awaiting_confirm", "awaiting_confirm")
+    assert board.joins[-1] == (HOME, HOME_PASS)
+    assert "lan" in board.servers and "ap" in board.servers  # AP+STA while awaiting
+    assert board.ap_ssid == AP_SSID and board.lan_ip is not None
+    lan = Client(rig, iface="lan")
+    status = await lan.result("Wifi.GetStatus")
+    assert status["status"] == "connected" and status["ssid"] == HOME
+    assert status["sta_ip"] == board.lan_ip and status["rssi"] == -48
+    assert status["setup_state"] == "awaiting_confirm" and status["ap_enabled"] is True
+    # mDNS was started on the LAN (silent network: nothing received)
+    assert len(board.udp) == 1, ([u.tag for u in board.udp], board.events, rig.app.log.get(200))
+    # not over the AP, and not before pairing
+    ap = Client(rig, iface="ap")
+    assert (await lan.error("Setup.Confirm"))[0] == 409
+    await lan.result("Config.Set", {"config": {"hub": {"secret": SECRET}}, "save": True})
+    assert (await ap.error("Setup.Confirm"))[0] == 401  # the setup code is no longer valid
+    paired_ap = Client(rig, password=SECRET, iface="ap")
+    assert (await paired_ap.error("Setup.Confirm"))[0] == 403
+    paired = Client(rig, password=SECRET, iface="lan")
+    assert await paired.result("Setup.Confirm") == {"confirmed": True}
+    assert app.wifi.setup_state == "confirmed"
+    await wait_until(lambda: board.ap_ssid is None, "AP off")
+    assert "ap" not in app.servers and board.servers["ap"].closed
+    assert await paired.result("Setup.Confirm") == {"confirmed": True}  # idempotent
+    return paired
+
+
+async def test_wifi_setup_join_pair_confirm_and_factory_reset():
+    rig = Rig()
+    try:
+        await rig.boot()
+        client = Client(rig)
+        scan = await client.result("Wifi.Scan")
+        assert [n["ssid"] for n in scan] == [HOME, "Office", "Neighbour"]
+        assert scan[0]["auth"] == 3 and scan[0]["bssid"] == "02:00:00:00:00:01"
+        await _configure_wifi(client, HOME_PASS)
+        await rig.run_returns()
+        assert rig.board.reboots == 1
+
+        paired = await _pair_and_confirm(rig)
+        info = await paired.result("Sys.GetInfo")
+        assert info["paired"] is True and info["setup_state"] == "confirmed"
+        assert info["wifi"]["ssid"] == HOME and info["wifi"]["ap_ip"] is None
+        tree = await paired.result("Config.Get")
+        assert tree["hub"] == {"secret_set": True} and tree["wifi"]["ap"]["enable"] is False
+        assert SECRET not in json.dumps(tree)
+
+        # a confirmed light boots straight onto the LAN, no AP
+        assert await paired.result("Sys.Reboot", {"delay_ms": 0}) is None
+        app = await rig.reboot_into_new_app()
+        await wait_until(lambda: "lan" in rig.board.servers, "LAN server")
+        assert rig.board.ap_ssid is None and "ap" not in rig.board.servers
+        assert app.wifi.setup_state == "confirmed"
+        lan = Client(rig, password=SECRET, iface="lan")
+        assert (await lan.result("Wifi.GetStatus"))["status"] == "connected"
+        assert (await Client(rig, iface="lan").error("Sys.GetLog"))[0] == 401
+
+        # factory reset: back to the AP, the setup code works again, the secret does not
+        await lan.result("Light.Set", {"on": True, "transition_ms": 0})
+        assert await lan.result("Sys.FactoryReset", {}) is None
+        await rig.run_returns()
+        assert [e[1] for e in rig.board.events if e[0] == "factory_reset"] == [{"source": "rpc"}]
+        assert [e[1] for e in rig.board.events if e[0] == "rebooting"] == [
+            {"reason": "factory_reset"}]
+        app = await rig.boot()
+        assert app.wifi.setup_state == "unconfigured" and rig.board.ap_ssid == AP_SSID
+        setup = Client(rig)
+        tree = await setup.result("Config.Get")
+        assert tree["hub"] == {"secret_set": False} and tree["wifi"]["sta"]["ssid"] == ""
+        assert tree["wifi"]["ap"]["enable"] is True
+        assert (await setup.result("Light.GetStatus"))["on"] is False
+        assert (await Client(rig, password=SECRET).error("Sys.GetLog"))[0] == 401
+        assert rig.board.factory()["setup_code"] == SETUP_CODE
+    finally:
+        await rig.close()
+
+
+async def test_wrong_password_goes_back_to_ap_with_reason():
+    rig = Rig()
+    try:
+        await rig.boot()
+        await _configure_wifi(Client(rig), "not the password")
+        app = await rig.reboot_into_new_app()
+        await wait_until(lambda: app.wifi.status == "failed", "join failure")
+        assert rig.board.ap_ssid == AP_SSID and "lan" not in rig.board.servers
+        assert "lan_failed" in rig.board.event_names(), rig.board.events
+        client = Client(rig)
+        status = await client.result("Wifi.GetStatus")
+        assert status["status"] == "failed" and status["reason"] == "wrong_password"
+        assert status["setup_state"] == "unconfigured" and status["ssid"] == HOME
+        assert status["ap_enabled"] is True and status["last_error_ts"] is not None
+        tree = await client.result("Config.Get", {"key": "wifi.sta"})
+        assert tree == {"enable": False, "ssid": HOME, "pass_set": True}
+        log = await client.result("Sys.GetLog", {"lines": 200})
+        assert "not the password" not in json.dumps(log)
+        # the reason survives the reboot back to the AP
+        await client.result("Sys.Reboot", {"delay_ms": 0})
+        app = await rig.reboot_into_new_app()
+        status = await Client(rig).result("Wifi.GetStatus")
+        assert status["reason"] == "wrong_password" and status["status"] == "failed"
+        # corrected credentials on the same light: it joins
+        client = Client(rig)
+        await _configure_wifi(client, HOME_PASS)
+        await _pair_and_confirm_after_reboot(rig)
+    finally:
+        await rig.close()
+
+
+async def _pair_and_confirm_after_reboot(rig):
+    await rig.run_returns()
+    await _pair_and_confirm(rig)
+
+
+async def test_unsupported_network_reason():
+    rig = Rig()
+    try:
+        await rig.boot()
+        client = Client(rig)
+        await client.result("Config.Set", {"config": {"wifi": {"sta": {
+            "enable": True, "ssid": "Office", "pass": ""}}}, "reboot": True})
+        app = await rig.reboot_into_new_app()
+        await wait_until(lambda: app.wifi.status == "failed", "join failure")
+        assert app.wifi.get_status()["reason"] == "unsupported_network"
+    finally:
+        await rig.close()
+
+
+# --- log --------------------------------------------------------------------------------------
+async def test_sys_get_log():
+    rig = Rig()
+    try:
+        await rig.boot()
+        client = Client(rig)
+        await client.result("Config.Set", {"config": {"hub": {"secret": SECRET},
+                                                      "wifi": {"sta": {"pass": HOME_PASS}}}})
+        client = Client(rig, password=SECRET)  # paired now: the setup code is no longer valid
+        log = await client.result("Sys.GetLog")
+        lines = log["lines"]
+        assert lines and log["next"] == lines[-1]["seq"] + 1
+        assert [line["seq"] for line in lines] == list(range(lines[0]["seq"],
+                                                              lines[-1]["seq"] + 1))
+        for line in lines:
+            assert set(line) == {"seq", "ts", "level", "msg"}
+            assert line["level"] in ("debug", "info", "warn", "error")
+        text = json.dumps(log)
+        assert "boot: %s fw 0.1.0" % DEVICE_ID in text
+        assert "config changed: " in text and "hub.secret" in text
+        assert SECRET not in text and HOME_PASS not in text and SETUP_CODE not in text
+        two = await client.result("Sys.GetLog", {"lines": 2})
+        assert two["lines"] == lines[-2:]
+        since = await client.result("Sys.GetLog", {"since": lines[1]["seq"], "lines": 1})
+        assert since["lines"] == [lines[1]] and since["next"] == lines[1]["seq"] + 1
+        assert (await client.result("Sys.GetLog", {"since": log["next"]}))["lines"] == []
+        assert (await client.error("Sys.GetLog", {"lines": 201}))[0] == 400
+        assert (await client.error("Sys.GetLog", {"since": -1}))[0] == 400
+        # failed auth is logged without the attempted password
+        await Client(rig, password="guessed-pass").error("Sys.GetLog")
+        last = (await client.result("Sys.GetLog", {"lines": 1}))["lines"]
+        text = json.dumps(await client.result("Sys.GetLog", {"lines": 200}))
+        assert "auth: rejected (wrong password)" in text and "guessed-pass" not in text
+        assert last
+    finally:
+        await rig.close()
+
+
+# --- OTA --------------------------------------------------------------------------------------
+def _firmware_server(image, requests):
+    """An HTTP/1.1 file server on the simulated LAN (handler for WifiWorld.serve)."""
+
+    async def handle(reader, writer):
+        line = await reader.readline()
+        requests.append(line.decode().strip())
+        while True:
+            header = await reader.readline()
+            if header in (b"\r\n", b"\n", b""):
+                break
+        if line.startswith(b"GET /old "):
+            writer.write(b"HTTP/1.1 302 Found\r\nLocation: /fw.bin\r\nContent-Length: 0\r\n\r\n")
+        elif line.startswith(b"GET /fw.bin "):
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(image))
+            writer.write(image)
+        else:
+            writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    return handle
+
+
+async def _confirmed_light(rig):
+    await rig.boot()
+    await _configure_wifi(Client(rig), HOME_PASS)
+    await rig.run_returns()
+    return await _pair_and_confirm(rig)
+
+
+async def test_ota_errors_and_failed_download():
+    rig = Rig()
+    try:
+        await rig.boot()
+        client = Client(rig)
+        state = await client.result("OTA.GetBootState")
+        assert state == {"active_slot": 0, "is_committed": True, "revert_slot": None,
+                         "commit_timeout": 0, "fw_version": "0.1.0", "last_error": None}
+        assert (await client.error("OTA.Commit"))[0] == 409
+        assert (await client.error("OTA.Revert"))[0] == 409
+        digest = "ab" * 32
+        assert (await client.error("OTA.Update", {"url": "ftp://x/y", "sha256": digest}))[0] \
+            == 400
+        assert (await client.error("OTA.Update", {"url": "http://x/y", "sha256": "12"}))[0] \
+            == 400
+        assert (await client.error("OTA.Update", {"url": "http://h:99999/", "sha256": digest}))[0] \
+            == 400
+        # not on any network (AP only): the download fails cleanly and is reported
+        result = await client.result("OTA.Update", {"url": "http://10.0.0.1:8000/fw.bin",
+                                                    "sha256": digest})
+        assert result == {"started": True}
+        await wait_until(lambda: not rig.app.ota.busy, "OTA to finish")
+        state = await client.result("OTA.GetBootState")
+        assert state["last_error"].startswith("OSError") and state["is_committed"] is True
+        assert state["active_slot"] == 0 and rig.board.reboots == 0
+        events = [n["params"]["events"][0] for n in rig.notes if n["method"] == "NotifyEvent"]
+        failed = [e for e in events if e["event"] == "ota_failed"]
+        assert len(failed) == 1 and failed[0]["message"] == state["last_error"]
+        log = json.dumps(await client.result("Sys.GetLog", {"lines": 5}))
+        assert "ota: update failed" in log
+        assert await client.result("RPC.Ping") == "pong"  # still serving
+    finally:
+        await rig.close()
+
+
+async def test_ota_update_commit_and_revert_on_the_lan():
+    rig = Rig()
+    image = make_image("0.2.0", b"new firmware payload " * 300)
+    requests = []
+    rig.world.serve("10.0.0.1", 8000, _firmware_server(image, requests))
+    try:
+        paired = await _confirmed_light(rig)
+        reboots = rig.board.reboots
+        digest = _sha256_hex_bytes(image)
+        # a wrong checksum is refused, nothing staged
+        result = await paired.result("OTA.Update", {"url": "http://10.0.0.1:8000/fw.bin",
+                                                    "sha256": "00" * 32})
+        assert result == {"started": True}
+        await wait_until(lambda: not rig.app.ota.busy, "bad OTA to finish")
+        state = await paired.result("OTA.GetBootState")
+        assert state["last_error"] == "sha256 mismatch: got " + digest, state
+        assert rig.board.reboots == reboots and state["is_committed"] is True
+        # a wrong path: HTTP 404
+        await paired.result("OTA.Update", {"url": "http://10.0.0.1:8000/nope", "sha256": digest})
+        await wait_until(lambda: not rig.app.ota.busy, "404 OTA to finish")
+        assert (await paired.result("OTA.GetBootState"))["last_error"] == \
+            "download failed: HTTP 404"
+        # through a redirect, with progress, staged in slot 1, reboot into it
+        rig.notes.clear()
+        await paired.result("OTA.Update", {"url": "http://10.0.0.1:8000/old", "sha256": digest,
+                                           "commit_timeout": 600})
+        await rig.run_returns()
+        assert requests[-2:] == ["GET /old HTTP/1.1", "GET /fw.bin HTTP/1.1"]
+        progress = [n["params"]["events"][0].get("progress") for n in rig.notes
+                    if n["method"] == "NotifyEvent"
+                    and n["params"]["events"][0]["event"] == "ota_progress"]
+        assert progress and progress[-1] == 100 and progress == sorted(progress)
+        await rig.boot()
+        lan = Client(rig, password=SECRET, iface="lan")
+        state = await lan.result("OTA.GetBootState")
+        assert state == {"active_slot": 1, "is_committed": False, "revert_slot": 0,
+                         "commit_timeout": 600, "fw_version": "0.2.0", "last_error": None}
+        assert (await lan.result("Sys.GetInfo"))["fw_version"] == "0.2.0"
+        assert (await lan.error("OTA.Update", {"url": "http://10.0.0.1:8000/fw.bin",
+                                               "sha256": digest}))[0] == 409
+        assert await lan.result("OTA.Commit") == {"committed": True}
+        assert (await lan.error("OTA.Commit"))[0] == 409
+        assert (await lan.result("OTA.GetBootState"))["is_committed"] is True
+        # revert to the previous slot
+        assert await lan.result("OTA.Revert") is None
+        await rig.run_returns()
+        await rig.boot()
+        lan = Client(rig, password=SECRET, iface="lan")
+        state = await lan.result("OTA.GetBootState")
+        assert state["active_slot"] == 0 and state["fw_version"] == "0.1.0"
+        assert state["last_error"] == "reverted by request"
+    finally:
+        await rig.close()
+
+
+def _sha256_hex_bytes(data):
+    return binascii.hexlify(hashlib.sha256(data).digest()).decode()
+
+
+# --- the firmware's HTTP server over the board's in-memory connection -------------------------
+async def _http(board, request):
+    reader, writer = board.connect("ap")
+    writer.write(request)
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = await reader.read(1)
+        assert chunk, "connection closed: " + repr(head)
+        head += chunk
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1].strip())
+    body = await reader.readexactly(length) if length else b""
+    writer.close()
+    return head.decode(), body
+
+
+async def test_http_rpc_over_the_board_connection():
+    rig = Rig()
+    try:
+        await rig.boot()
+        head, body = await _http(rig.board, b"GET /rpc/RPC.Ping HTTP/1.1\r\nHost: x\r\n"
+                                            b"Connection: close\r\n\r\n")
+        assert head.startswith("HTTP/1.1 200 ") and json.loads(body) == "pong"
+        assert "Access-Control-Allow-Origin: *" in head
+        head, body = await _http(rig.board, b"POST /rpc/Light.Toggle HTTP/1.1\r\nHost: x\r\n"
+                                            b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+        assert head.startswith("HTTP/1.1 401 ")
+        assert 'WWW-Authenticate: Digest qop="auth", realm="%s"' % DEVICE_ID in head
+        assert json.loads(body)["code"] == 401
+        frame = json.dumps({"id": 3, "src": "web", "method": "Sys.GetInfo"}).encode()
+        head, body = await _http(rig.board, b"POST /rpc HTTP/1.1\r\nHost: x\r\nContent-Length: "
+                                 + str(len(frame)).encode() + b"\r\nConnection: close\r\n\r\n"
+                                 + frame)
+        reply = json.loads(body)
+        assert head.startswith("HTTP/1.1 200 ") and reply["dst"] == "web"
+        assert reply["result"]["auth_required"] is True and "mac" not in reply["result"]
+    finally:
+        await rig.close()
