@@ -41,6 +41,12 @@ def _no_unknown(params: dict[str, Any], allowed: "tuple[str, ...]", method: str)
             raise RpcError(400, "%s: unknown argument of %s" % (name, method))
 
 
+def _light_id(params: dict[str, Any]) -> None:
+    """Shelly's ``id``: only light 0 exists (as in ``Light.Set``)."""
+    if params.get("id") not in (0, None):
+        raise RpcError(404, "id: this light has only light 0")
+
+
 def register_methods(rpc: "Rpc", app: "LightApp") -> None:
     """Register every method of protocol.md for ``app``."""
 
@@ -173,10 +179,12 @@ def register_methods(rpc: "Rpc", app: "LightApp") -> None:
 
     def light_toggle(params: dict[str, Any], ctx: dict[str, Any]) -> Any:
         _no_unknown(params, ("id",), "Light.Toggle")
+        _light_id(params)
         return app.light.toggle(app.source_of(ctx))
 
     def light_get_status(params: dict[str, Any], ctx: dict[str, Any]) -> Any:
         _no_unknown(params, ("id",), "Light.GetStatus")
+        _light_id(params)
         return app.light.status()
 
     rpc.register("Light.Set", light_set,
