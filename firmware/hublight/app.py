@@ -260,7 +260,7 @@ class LightApp:
             self.board.emit("started", {"fw_version": self.board.fw_version(),
                                         "setup_state": self.wifi.setup_state,
                                         "ap_ip": self.wifi.ap_ip})
-            self.spawn(self._wifi_task())
+            self.spawn(self._wifi_task(plan))
             await self._done.wait()
             await self._shutdown()
         finally:
@@ -269,9 +269,9 @@ class LightApp:
         if self.reboot_after_stop:
             self.board.reboot()
 
-    async def _wifi_task(self) -> None:
+    async def _wifi_task(self, plan: dict[str, Any]) -> None:
         try:
-            await self.wifi.run()
+            await self.wifi.run(plan)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

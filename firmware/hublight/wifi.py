@@ -149,10 +149,14 @@ class WifiManager:
         self.board.emit("ap_stopped", {})
 
     # --- main logic -----------------------------------------------------------------------
-    async def run(self) -> None:
-        """Boot decision and then the whole life of the Wi-Fi side (returns only in AP mode)."""
-        plan = boot_plan(self.setup_state, self.config["wifi.sta.enable"],
-                         self.config["wifi.sta.ssid"], self.config["wifi.ap.enable"])
+    async def run(self, plan: "dict[str, Any] | None" = None) -> None:
+        """Boot decision and then the whole life of the Wi-Fi side (returns only in AP mode).
+
+        ``plan``: the ``boot_plan`` the app took at boot (the config may have changed since: a
+        ``Config.Set`` without reboot must not start a join); None takes it now."""
+        if plan is None:
+            plan = boot_plan(self.setup_state, self.config["wifi.sta.enable"],
+                             self.config["wifi.sta.ssid"], self.config["wifi.ap.enable"])
         if self.setup_state == CONFIRMED and plan["mode"] != "lan":
             self.log.warn("wifi: confirmed but no usable network config, back to set-up")
             self.setup_state = UNCONFIGURED
