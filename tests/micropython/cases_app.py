@@ -129,12 +129,21 @@ class Client:
         return {"realm": DEVICE_ID, "username": "admin", "nonce": self.nonce, "cnonce": cnonce,
                 "response": response, "algorithm": "SHA-256", "nc": self.nc}
 
+    async def fetch_challenge(self):
+        """An empty auth object gets a 401 with a fresh challenge (no failure counted)."""
+        reply = await self.send({"id": 0, "method": "RPC.List", "auth": {}})
+        assert reply["error"]["code"] == 401, reply
+        self.nonce = json.loads(reply["error"]["message"])["nonce"]
+        self.nc = 0
+
     async def send(self, frame):
         self.last_frame = frame
         return await self.rig.app.rpc.dispatch(frame, self.ctx())
 
     async def call(self, method, params=None, auth=True):
         """-> the reply frame (retries once on 401 with the fresh nonce, as clients do)."""
+        if auth and self.nonce is None:
+            await self.fetch_challenge()
         reply = None
         for attempt in (0, 1):
             frame = {"id": self.next_id, "src": "cases-client", "method": method}
@@ -546,6 +555,34 @@ async def _pair_and_confirm_after_reboot(rig):
     await _pair_and_confirm(rig)
 
 
+async def test_config_set_right_after_boot_does_not_join_without_reboot():
+    """The boot decision is taken once: Wi-Fi config that arrives while the light starts (here
+    at the very moment it reports "started") waits for the reboot, as protocol.md says."""
+    rig = Rig()
+    try:
+        def configure_at_start(event, fields):
+            if event == "started":
+                config = rig.app.config
+                config.apply(config.validate({"wifi": {"sta": {
+                    "enable": True, "ssid": HOME, "pass": HOME_PASS}}}))
+
+        rig.board.on_event = configure_at_start
+        app = await rig.boot()
+        rig.board.on_event = None
+        for _ in range(20):
+            await asyncio.sleep(0.005)
+        assert rig.board.joins == [] and app.wifi.setup_state == "unconfigured", (
+            rig.board.joins, app.wifi.setup_state, rig.board.events)
+        assert app.wifi.status == "idle" and rig.board.ap_ssid == AP_SSID
+        # after Config.Save {reboot} it joins
+        await Client(rig).result("Config.Save", {"reboot": True})
+        app = await rig.reboot_into_new_app()
+        await wait_until(lambda: app.wifi.setup_state == "awaiting_confirm", "awaiting_confirm")
+        assert rig.board.joins == [(HOME, HOME_PASS)]
+    finally:
+        await rig.close()
+
+
 async def test_unsupported_network_reason():
     rig = Rig()
     try:
@@ -761,5 +798,225 @@ async def test_http_rpc_over_the_board_connection():
         reply = json.loads(body)
         assert head.startswith("HTTP/1.1 200 ") and reply["dst"] == "web"
         assert reply["result"]["auth_required"] is True and "mac" not in reply["result"]
+    finally:
+        await rig.close()
+
+
+# --- mDNS, WebSocket and MQTT on the simulated LAN ---------------------------------------------
+def _records(sent):
+    from hublight.mdns import decode_message
+
+    out = []
+    for data, _ in sent:
+        out += decode_message(data)["answers"]
+    return out
+
+
+async def test_mdns_announces_and_says_goodbye():
+    rig = Rig()
+    try:
+        await _confirmed_light(rig)
+        udp = rig.board.udp[-1]
+        assert udp.tag[1] == rig.board.lan_ip and udp.tag[2:] == ("224.0.0.251", 5353)
+        await wait_until(lambda: udp.sent, "an mDNS announcement")
+        await wait_until(lambda: any(r["type"] == 1 for r in _records(udp.sent)), "A record")
+        records = _records(udp.sent)
+        names = [(r["name"].lower(), r["type"]) for r in records]
+        assert ("_hublight._tcp.local", 12) in names and ("_http._tcp.local", 12) in names
+        a_record = next(r for r in records if r["type"] == 1)
+        assert a_record["name"].lower() == DEVICE_ID + ".local" and a_record["ttl"] > 0
+        srv = next(r for r in records if r["type"] == 33)
+        assert srv["port"] == 80 and srv["target"].lower() == DEVICE_ID + ".local"
+        # paired after the announcement started: the TXT record follows (paired=1)
+        await wait_until(lambda: [r for r in _records(udp.sent) if r["type"] == 16
+                                  and r["txt"].get("paired") == "1"], "paired=1 in TXT")
+        assert all(addr == ("224.0.0.251", 5353) for _, addr in udp.sent)
+        sent_before = len(udp.sent)
+        await rig.app.stop()
+        await rig.task
+        rig.task = None
+        assert udp.closed and len(udp.sent) > sent_before
+        goodbye = _records(udp.sent[sent_before:])
+        assert goodbye and all(r["ttl"] == 0 for r in goodbye)
+        assert [r for r in goodbye if r["type"] == 1]
+    finally:
+        await rig.close()
+
+
+def _client_frame(text):
+    from hublight.wsproto import encode_frame
+
+    return encode_frame(1, text.encode(), mask=b"\x01\x02\x03\x04")
+
+
+async def _read_server_frame(reader):
+    """-> (opcode, payload) of one unmasked server frame."""
+    head = await reader.readexactly(2)
+    length = head[1] & 0x7F
+    if length == 126:
+        ext = await reader.readexactly(2)
+        length = (ext[0] << 8) | ext[1]
+    assert head[1] & 0x80 == 0 and length < 65536
+    payload = await reader.readexactly(length) if length else b""
+    return head[0] & 0x0F, payload
+
+
+async def test_websocket_session_replies_and_pushes_notifications():
+    rig = Rig()
+    try:
+        await rig.boot()
+        reader, writer = rig.board.connect("ap")
+        writer.write(b"GET /rpc HTTP/1.1\r\nHost: 192.168.4.1\r\nUpgrade: websocket\r\n"
+                     b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     b"Sec-WebSocket-Version: 13\r\n\r\n")
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += await reader.read(1)
+        assert head.startswith(b"HTTP/1.1 101 ")
+        assert b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in head
+        # a request with src: reply on the socket (401 with the challenge first)
+        writer.write(_client_frame(json.dumps({"id": 1, "src": "ws-hub",
+                                               "method": "Light.Toggle"})))
+        opcode, payload = await _read_server_frame(reader)
+        reply = json.loads(payload)
+        assert opcode == 1 and reply["id"] == 1 and reply["error"]["code"] == 401
+        client = Client(rig)
+        client.nonce = json.loads(reply["error"]["message"])["nonce"]
+        writer.write(_client_frame(json.dumps({"id": 2, "src": "ws-hub", "method": "Light.Set",
+                                               "params": {"on": True, "transition_ms": 0},
+                                               "auth": client.auth_fields()})))
+        seen = []
+        while len(seen) < 2:
+            opcode, payload = await _read_server_frame(reader)
+            seen.append(json.loads(payload))
+        replies = [f for f in seen if f.get("id") == 2]
+        notes = [f for f in seen if f.get("method") == "NotifyStatus"]
+        assert replies and replies[0]["result"]["on"] is True
+        assert notes and notes[0]["dst"] == "ws-hub" and "id" not in notes[0]
+        assert notes[0]["params"]["light:0"]["on"] is True
+        # a change made elsewhere (the button, another transport) is pushed too
+        rig.app.light.toggle("button")
+        opcode, payload = await _read_server_frame(reader)
+        note = json.loads(payload)
+        assert note["method"] == "NotifyStatus" and note["params"]["light:0"]["source"] == "button"
+        # ping answered with pong
+        from hublight.wsproto import encode_frame
+
+        writer.write(encode_frame(9, b"hi", mask=b"\x05\x06\x07\x08"))
+        assert await _read_server_frame(reader) == (10, b"hi")
+        writer.close()
+    finally:
+        await rig.close()
+
+
+class MemoryBroker:
+    """A minimal MQTT 3.1.1 broker on the simulated LAN (one client: the light)."""
+
+    def __init__(self):
+        self.connects = 0
+        self.subscriptions = []
+        self.published = []  # (topic, payload, retain, qos)
+        self.retained = {}
+        self.writer = None
+        self.disconnects = 0
+
+    async def _read_packet(self, reader):
+        first = await reader.readexactly(1)
+        length = 0
+        shift = 0
+        while True:
+            byte = (await reader.readexactly(1))[0]
+            length |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                break
+        body = await reader.readexactly(length) if length else b""
+        return first[0], body
+
+    async def handle(self, reader, writer):
+        self.writer = writer
+        try:
+            while True:
+                first, body = await self._read_packet(reader)
+                kind = first >> 4
+                if kind == 1:  # CONNECT
+                    self.connects += 1
+                    writer.write(b"\x20\x02\x00\x00")
+                elif kind == 8:  # SUBSCRIBE
+                    pid = body[:2]
+                    size = (body[2] << 8) | body[3]
+                    self.subscriptions.append(body[4 : 4 + size].decode())
+                    writer.write(b"\x90\x03" + pid + b"\x01")
+                elif kind == 3:  # PUBLISH
+                    qos = (first >> 1) & 3
+                    size = (body[0] << 8) | body[1]
+                    topic = body[2 : 2 + size].decode()
+                    rest = body[2 + size :]
+                    if qos:
+                        writer.write(b"\x40\x02" + rest[:2])
+                        rest = rest[2:]
+                    retain = bool(first & 1)
+                    self.published.append((topic, bytes(rest), retain, qos))
+                    if retain:
+                        self.retained[topic] = bytes(rest)
+                elif kind == 12:  # PINGREQ
+                    writer.write(b"\xd0\x00")
+                elif kind == 14:  # DISCONNECT
+                    self.disconnects += 1
+                    break
+                await writer.drain()
+        except (EOFError, OSError):
+            pass
+        writer.close()
+
+    def send(self, topic, payload, retain=False):
+        """Publish to the light (QoS 0)."""
+        body = bytes([len(topic) >> 8, len(topic) & 0xFF]) + topic.encode() + payload
+        self.writer.write(bytes([0x31 if retain else 0x30, len(body)]) + body)
+
+    def messages(self, topic):
+        return [json.loads(p[1]) for p in self.published if p[0] == topic]
+
+
+async def test_mqtt_rpc_state_and_availability():
+    rig = Rig()
+    broker = MemoryBroker()
+    rig.world.serve("10.0.0.1", 1883, broker.handle)
+    try:
+        paired = await _confirmed_light(rig)
+        await paired.result("Config.Set", {"config": {"mqtt": {"enable": True,
+                                                               "server": "10.0.0.1:1883"}},
+                                           "reboot": True})
+        app = await rig.reboot_into_new_app()
+        await wait_until(lambda: app.mqtt_connected() and broker.retained.get(
+            DEVICE_ID + "/state"), "MQTT connected with state")
+        assert broker.connects == 1 and broker.subscriptions == [DEVICE_ID + "/rpc"]
+        assert broker.retained[DEVICE_ID + "/online"] == b"online"
+        assert json.loads(broker.retained[DEVICE_ID + "/state"])["on"] is False
+        # RPC over MQTT: authorised by the broker, reply to <src>/rpc
+        broker.send(DEVICE_ID + "/rpc", json.dumps({"id": 5, "src": "hub-1",
+                                                    "method": "Light.Toggle"}).encode())
+        await wait_until(lambda: broker.messages("hub-1/rpc"), "the MQTT reply")
+        reply = broker.messages("hub-1/rpc")[0]
+        assert reply["id"] == 5 and reply["result"]["on"] is True
+        assert reply["result"]["source"] == "mqtt"
+        await wait_until(lambda: json.loads(broker.retained[DEVICE_ID + "/state"])["on"],
+                         "retained state on")
+        # a retained request is ignored
+        broker.send(DEVICE_ID + "/rpc", json.dumps({"id": 6, "src": "hub-1",
+                                                    "method": "Light.Toggle"}).encode(), True)
+        broker.send(DEVICE_ID + "/rpc", json.dumps({"id": 7, "src": "hub-1",
+                                                    "method": "RPC.Ping"}).encode())
+        await wait_until(lambda: len(broker.messages("hub-1/rpc")) == 2, "the ping reply")
+        assert broker.messages("hub-1/rpc")[1] == {"id": 7, "src": DEVICE_ID, "dst": "hub-1",
+                                                   "result": "pong"}
+        assert app.light.on is True
+        info = await Client(rig, password=SECRET, iface="lan").result("Sys.GetInfo")
+        assert info["mqtt"] == {"connected": True, "server": "10.0.0.1:1883"}
+        # a clean reboot publishes offline (retained) and disconnects
+        await Client(rig, password=SECRET, iface="lan").result("Sys.Reboot", {"delay_ms": 0})
+        await rig.run_returns()
+        assert broker.retained[DEVICE_ID + "/online"] == b"offline"
+        assert broker.disconnects == 1
     finally:
         await rig.close()

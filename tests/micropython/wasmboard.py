@@ -366,6 +366,7 @@ class WasmBoard(Board):
             with open(self._slot_path(0), "wb") as f:
                 f.write(make_image(DEFAULT_FW_VERSION, b"factory image"))
         self.events = []  # (event, fields)
+        self.on_event = None  # on_event(event, fields): a test's observer
         self.reboots = 0
         self.boots = 0
         self.pixels = []
@@ -581,6 +582,8 @@ class WasmBoard(Board):
     # --- system -----------------------------------------------------------------------------
     def emit(self, event, fields):
         self.events.append((event, fields))
+        if self.on_event is not None:
+            self.on_event(event, fields)
 
     def reboot(self):
         self.reboots += 1
