@@ -210,12 +210,15 @@ class Esp32Board(Board):
 
     def time(self):
         # type: () -> float
-        now = time.time()
+        # Whole seconds as an int: the ESP32 build's floats are single precision (24-bit
+        # mantissa), so float(now) would round today's unix time to a multiple of 128 s and JSON
+        # would print it as 1.7638e+09.
+        now = int(time.time())
         if time.gmtime(0)[0] == 2000:
             now += EPOCH_2000_OFFSET
         if now < 1700000000:  # clock never set (no NTP yet)
             return 0
-        return float(now)
+        return now
 
     # --- flash ----------------------------------------------------------------------------
     def path(self, name):
