@@ -130,21 +130,22 @@ class MqttBackend(Backend):
         prefix = slot.options.get("topic_prefix") or slot.device_id
         return str(prefix)
 
-    def _light_topics(self, slot: _Slot) -> list[str]:
-        prefix = self._prefix(slot)
-        return [f"{prefix}/state", f"{prefix}/online"]
-
-    def _watch_light(self, slot: _Slot) -> None:
+    def _light_topic_map(self, slot: _Slot) -> dict[str, str]:
+        """The light's topics this backend subscribes to -> what arrives there."""
         prefix = self._prefix(slot)
         if any(c in prefix for c in "+#") or not prefix:
             raise ValueError("topic prefix must not contain wildcards")
-        self._topics[f"{prefix}/state"] = (slot.device_id, "state")
-        self._topics[f"{prefix}/online"] = (slot.device_id, "online")
+        return {f"{prefix}/state": "state", f"{prefix}/online": "online"}
+
+    def _watch_light(self, slot: _Slot) -> None:
+        topics = self._light_topic_map(slot)
+        for topic, kind in topics.items():
+            self._topics[topic] = (slot.device_id, kind)
         if self._link_up:
-            self._subscribe(self._light_topics(slot))
+            self._subscribe(list(topics))
 
     def _unwatch_light(self, slot: _Slot) -> None:
-        topics = self._light_topics(slot)
+        topics = list(self._light_topic_map(slot))
         for topic in topics:
             self._topics.pop(topic, None)
         if self._link_up:
@@ -226,6 +227,11 @@ class MqttBackend(Backend):
         client.max_inflight_messages_set(1000)
         client.max_queued_messages_set(0)
         client.on_socket_open = _no_delay
+        # Only the network thread may touch the socket: without this, paho writes a publish
+        # straight from the calling (event loop) thread, concurrently with the network
+        # thread's reads; on TLS that corrupts the OpenSSL state ("bad record mac"). With a
+        # register-write callback set, paho queues the packet and wakes the network thread.
+        client.on_socket_register_write = _ignore
         client.on_connect = self._paho_on_connect
         client.on_disconnect = self._paho_on_disconnect
         client.on_message = self._paho_on_message
@@ -355,7 +361,11 @@ class MqttBackend(Backend):
         self._unacked_subs.clear()
         self._subscribe(self.subscribed_topics)
         if not self._unacked_subs:
+            self._after_subscribed()
             self._set_connection(ConnectionState(ConnectionKind.CONNECTED))
+
+    def _after_subscribed(self) -> None:
+        """Every subscription is acknowledged (after each connect): subclasses re-read here."""
 
     def _on_suback(self, mid: int, failed: list[str]) -> None:
         if failed:
@@ -363,6 +373,7 @@ class MqttBackend(Backend):
         if mid in self._unacked_subs:
             self._unacked_subs.discard(mid)
             if not self._unacked_subs and self._link_up:
+                self._after_subscribed()
                 self._set_connection(ConnectionState(ConnectionKind.CONNECTED))
 
     def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
@@ -389,11 +400,14 @@ class MqttBackend(Backend):
                 self._drop(topic, "availability must be online/offline")
             return
         try:
-            state = LightState.from_json(json.loads(payload))
-        except (ValueError, UnicodeDecodeError, RecursionError) as err:
-            self._drop(topic, str(err))
-            return
-        self._report_state(device_id, state)
+            self._on_light_message(device_id, kind, payload)
+        except (ValueError, TypeError, KeyError, UnicodeDecodeError, RecursionError) as err:
+            self._drop(topic, str(err) or type(err).__name__)
+
+    def _on_light_message(self, device_id: str, kind: str, payload: bytes) -> None:
+        """A message on one of the light's topics (not availability); raise ValueError (or
+        TypeError / KeyError) for anything malformed: it is logged and dropped."""
+        self._report_state(device_id, LightState.from_json(json.loads(payload)))
 
     def _on_reply(self, payload: bytes) -> None:
         try:
@@ -512,6 +526,10 @@ class MqttBackend(Backend):
         """Publish anything (never retained), e.g. from a support console."""
         if not self._transport_publish(topic, payload, qos):
             raise CommandError("disconnected")
+
+
+def _ignore(*args: Any) -> None:
+    pass
 
 
 def _no_delay(client: paho.Client, userdata: Any, sock: Any) -> None:
