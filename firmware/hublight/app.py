@@ -70,6 +70,8 @@ class LightApp:
         self.model = DEFAULT_MODEL
         self.setup_code = ""
         self.boot_ms = board.ticks_ms()
+        self._uptime_ms = 0
+        self._uptime_tick = self.boot_ms
         self.store = Store(board, self.log)
         self.config = Config(self.device_id, "HubLight-" + suffix.upper())
         self.notifier = Notifier(self.log)
@@ -125,6 +127,15 @@ class LightApp:
     def mqtt_connected(self) -> bool:
         link = self.mqtt_link
         return bool(link is not None and getattr(link, "connected", False))
+
+    def uptime_ms(self) -> int:
+        """Milliseconds since boot. MicroPython's ticks wrap every 2**30 ms and ticks_diff is
+        only right within half of that (~6.2 days), so the uptime is accumulated from short
+        differences (the button loop calls this every 50 ms)."""
+        now = self.board.ticks_ms()
+        self._uptime_ms += self.board.ticks_diff(now, self._uptime_tick)
+        self._uptime_tick = now
+        return self._uptime_ms
 
     def spawn(self, coro: Any) -> Any:
         """Start a task owned by the app (cancelled at shutdown)."""
@@ -281,6 +292,7 @@ class LightApp:
         logic = ButtonLogic()
         while True:
             await asyncio.sleep(BUTTON_POLL_MS / 1000)
+            self.uptime_ms()  # keeps the uptime right across the ticks wrap-around
             try:
                 event = logic.update(self.board.button_pressed(), self.board.ticks_ms(),
                                      self.board.ticks_diff)

@@ -84,7 +84,7 @@ def register_methods(rpc: "Rpc", app: "LightApp") -> None:
         wifi = app.wifi
         info.update({
             "fw_id": board.fw_id(), "mac": app.mac_text, "arch": board.arch(),
-            "uptime": board.ticks_diff(board.ticks_ms(), app.boot_ms) // 1000,
+            "uptime": app.uptime_ms() // 1000,
             "ram_size": mem.get("ram_size"), "ram_free": mem.get("ram_free"),
             "ram_min_free": mem.get("ram_min_free"), "fs_size": fs.get("fs_size"),
             "fs_free": fs.get("fs_free"), "auth_required": True, "auth_domain": app.device_id,
