@@ -282,6 +282,23 @@ async def test_frames_errors_and_describe():
         await rig.close()
 
 
+async def test_uptime_survives_the_ticks_wrap_around():
+    """MicroPython's ticks_ms wraps every 2**30 ms (12.4 days) and ticks_diff only covers half
+    of that: a light up for a week must still report a week."""
+    rig = Rig()
+    try:
+        await rig.boot()
+        client = Client(rig)
+        day_ms = 24 * 3600 * 1000
+        for _ in range(8):  # a day at a time, the button loop polling in between
+            rig.board.advance_clock(day_ms)
+            await asyncio.sleep(0.12)
+        uptime = (await client.result("Sys.GetInfo"))["uptime"]
+        assert 8 * 86400 <= uptime < 8 * 86400 + 60, uptime
+    finally:
+        await rig.close()
+
+
 # --- config ---------------------------------------------------------------------------------
 async def test_config_get_set_save_and_redaction():
     rig = Rig()

@@ -49,11 +49,14 @@ EHOSTUNREACH = 113
 ENETUNREACH = 101
 
 
-def _ticks_ms():
+def _ticks_ms(offset=0):
     ticks = getattr(time, "ticks_ms", None)
-    if ticks is not None:
-        return ticks()
-    return int(time.monotonic() * 1000)
+    if ticks is not None:  # MicroPython: ticks_add takes less than half the 2**30 period
+        offset %= 1 << 30
+        if offset >= 1 << 29:
+            offset -= 1 << 30
+        return time.ticks_add(ticks(), offset)
+    return int(time.monotonic() * 1000) + offset
 
 
 def _ticks_diff(a, b):
@@ -380,6 +383,7 @@ class WasmBoard(Board):
         self.sta_ssid = None
         self.lan_ip = None
         self._button = False
+        self.ticks_offset = 0
         self._running_slot = 0
         self._boot_ms = _ticks_ms()
         self._min_free = None
@@ -445,7 +449,12 @@ class WasmBoard(Board):
 
     # --- time -------------------------------------------------------------------------------
     def ticks_ms(self):
-        return _ticks_ms()
+        return _ticks_ms(self.ticks_offset)
+
+    def advance_clock(self, ms):
+        """Move the monotonic clock forward by ``ms`` (MicroPython: with the ticks wrap-around,
+        2**30 ms, as on a device)."""
+        self.ticks_offset += ms
 
     def ticks_diff(self, a, b):
         return _ticks_diff(a, b)
