@@ -1,5 +1,6 @@
 """Backends: embedded broker (default), external MQTT, AWS IoT shadow, direct LAN."""
 
+from hub_app.broker_client.aws import AwsShadowBackend
 from hub_app.broker_client.base import (
     Availability,
     Backend,
@@ -18,11 +19,13 @@ from hub_app.broker_client.base import (
     UnknownLight,
 )
 from hub_app.broker_client.embedded import EmbeddedBackend
+from hub_app.broker_client.lan import LanBackend
 from hub_app.broker_client.mqtt import MqttBackend, MqttConfig
 from hub_app.broker_client.reconnect import Backoff
 
 __all__ = [
     "Availability",
+    "AwsShadowBackend",
     "Backend",
     "BackendError",
     "Backoff",
@@ -31,6 +34,7 @@ __all__ = [
     "ConnectionKind",
     "ConnectionState",
     "EmbeddedBackend",
+    "LanBackend",
     "LightCommand",
     "LightEvent",
     "LightEventKind",
