@@ -420,10 +420,15 @@ class MqttBackend(Backend):
         except (ValueError, UnicodeDecodeError, RecursionError) as err:
             self._drop(self.reply_topic, str(err))
             return
-        rpc = self._rpcs.pop(frame_id, None)
+        rpc = self._rpcs.get(frame_id)
         if rpc is None:
             _LOGGER.debug("reply %d matches no request (late or duplicate)", frame_id)
             return
+        if frame.get("src") != rpc.device_id:
+            # Every light may publish on our reply topic: only the light we asked may answer.
+            self._drop(self.reply_topic, f"reply {frame_id} not from {rpc.device_id}")
+            return
+        del self._rpcs[frame_id]
         try:
             rpc.callback(frame)
         except Exception:

@@ -390,3 +390,71 @@ async def test_state_reported_by_the_light_itself(hub: MqttBackend, light: MqttL
     twin = hub.twin(light.device_id)
     assert twin.reported is not None and twin.reported.source == "button"
     assert json.loads(json.dumps(twin.reported.to_json()))["brightness"] == 3
+
+
+MOSQUITTO_ACL = """\
+# the hub (fixed client id "hub-home" so that its reply topic is known)
+user hub
+topic readwrite #
+
+# every light (patterns apply to every user; a `topic` line would belong to `user hub` above):
+# its own topics, and replies to the hub
+pattern write %u/state
+pattern write %u/online
+pattern write %u/events
+pattern read %u/rpc
+pattern write hub-home/rpc
+"""
+
+
+async def test_mosquitto_acl_from_the_docs(mosquitto_factory: Factory) -> None:
+    """The ACL in docs/backends.md: a light cannot act as another light."""
+    broker = mosquitto_factory(
+        users={"hub": "hub-pass-123", "hublight-0000e1": "pass-e1", "hublight-0000e2": "pass-e2"},
+        acl=MOSQUITTO_ACL,
+    )
+    victim = MqttLight(
+        "hublight-0000e1", broker.host, broker.port, username="hublight-0000e1", password="pass-e1"
+    )
+    await victim.start()
+    backend = backend_for(broker, username="hub", password="hub-pass-123", client_id="hub-home")
+    async with backend:
+        backend.add_light(victim.device_id)
+        await wait_for(lambda: backend.twin(victim.device_id).reported is not None)
+        before = backend.twin(victim.device_id).reported
+        attacker = MqttLight(
+            "hublight-0000e2",
+            broker.host,
+            broker.port,
+            username="hublight-0000e2",
+            password="pass-e2",
+        )
+        await attacker.start()
+        forged = json.dumps({"on": True, "brightness": 1, "rgb": [0, 0, 0], "rev": 10**6})
+        await attacker.client.publish("hublight-0000e1/state", forged, qos=1, retain=True)
+        await attacker.client.publish("hublight-0000e1/online", "offline", qos=1, retain=True)
+        await attacker.client.publish(
+            "hublight-0000e1/rpc",
+            json.dumps(
+                {"id": 1, "src": "hublight-0000e2", "method": "Light.Set", "params": {"on": True}}
+            ),
+            qos=1,
+        )
+        # A forged reply on the hub's topic is ignored too (wrong src).
+        task = asyncio.create_task(backend.rpc(victim.device_id, "Light.GetStatus"))
+        await asyncio.sleep(0)
+        await attacker.client.publish(
+            "hub-home/rpc",
+            json.dumps(
+                {"id": next(iter(backend._rpcs)), "src": "hublight-0000e2", "result": "forged"}
+            ),
+            qos=1,
+        )
+        assert (await task)["rev"] == victim.state["rev"]
+        assert (await backend.set_light(victim.device_id, on=True)).on
+        await attacker.stop()
+        assert backend.twin(victim.device_id).reported.rev > before.rev
+        assert backend.twin(victim.device_id).reported.rev < 10**6
+        assert backend.availability(victim.device_id) is Availability.ONLINE
+        assert not any(r.get("src") == "hublight-0000e2" for r in victim.requests)
+    await victim.stop()
