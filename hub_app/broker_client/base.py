@@ -325,7 +325,12 @@ class Backend(abc.ABC):
             return
         self._started = True
         self._set_connection(ConnectionState(ConnectionKind.CONNECTING))
-        await self._connect()
+        try:
+            await self._connect()
+        except BaseException as err:
+            self._started = False
+            self._set_connection(ConnectionState(ConnectionKind.DISCONNECTED, str(err)))
+            raise
 
     async def close(self) -> None:
         """Stop everything; commands still waiting fail with `disconnected`."""

@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from hub_app.broker_client.base import ConfigurationError
 from hub_app.broker_client.embedded_broker import EmbeddedBroker, LocalClient, _write_atomic
 from hub_app.broker_client.mqtt import MqttBackend, MqttConfig, new_client_id
 
@@ -202,7 +203,13 @@ class EmbeddedBackend(MqttBackend):
         return f"EmbeddedBackend({b.host}:{b.port}, {self.connection.kind})"
 
     async def _connect(self) -> None:
-        await self.broker.start()
+        try:
+            await self.broker.start()
+        except OSError as err:
+            where = f"{self.broker.host}:{self.broker.port}"
+            raise ConfigurationError(
+                f"the embedded broker cannot listen on {where}: {err}"
+            ) from err
         hub_password = secrets.token_urlsafe(24)
         self.credentials.set_hub_password(hub_password)
         local = "127.0.0.1" if self.broker.host in ("0.0.0.0", "", "::") else self.broker.host

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from hub_app.broker_client import Availability, CommandError, ConnectionKind, EmbeddedBackend
+from hub_app.broker_client import (
+    Availability,
+    CommandError,
+    ConfigurationError,
+    ConnectionKind,
+    EmbeddedBackend,
+)
 from hub_app.broker_client.embedded import USERS_FILE, verify_password
 from hub_app.broker_client.embedded_broker import RETAINED_FILE, EmbeddedBroker
 from hub_app.testing.mqtt_light import AsyncMqttClient, ConnectRefused, MqttLight
@@ -257,3 +263,13 @@ async def test_broker_wildcards_and_qos() -> None:
         await pub.disconnect()
     finally:
         await broker.close()
+
+
+async def test_port_in_use_is_a_configuration_error(
+    embedded: EmbeddedBackend, tmp_path: Path
+) -> None:
+    clash = EmbeddedBackend(tmp_path / "other", host="127.0.0.1", port=embedded.broker.port)
+    with pytest.raises(ConfigurationError):
+        await clash.start()
+    assert clash.connection.kind is ConnectionKind.DISCONNECTED
+    assert clash.connection.reason and "cannot listen" in clash.connection.reason
