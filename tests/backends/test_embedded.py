@@ -273,3 +273,17 @@ async def test_port_in_use_is_a_configuration_error(
         await clash.start()
     assert clash.connection.kind is ConnectionKind.DISCONNECTED
     assert clash.connection.reason and "cannot listen" in clash.connection.reason
+
+
+async def test_hub_over_loopback_paho_instead_of_in_process(tmp_path: Path) -> None:
+    backend = EmbeddedBackend(tmp_path / "hub", host="127.0.0.1", port=0, in_process=False)
+    await backend.start()
+    try:
+        await backend.wait_connected(TIMEOUT)
+        lamp = await paired_light(backend, "hublight-00e00b")
+        state = await backend.set_light(lamp.device_id, rgb=(4, 5, 6))
+        assert state.rgb == (4, 5, 6)
+        assert backend._thread is not None  # really the paho path
+        await lamp.stop()
+    finally:
+        await backend.close()
