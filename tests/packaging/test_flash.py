@@ -79,6 +79,7 @@ def test_full_sequence_with_erase_and_micropython(tmp_path: Path) -> None:
         [ESP, "--chip", "esp32", "--port", PORT, "erase_flash"],
         [ESP, "--chip", "esp32", "--port", PORT, "--baud", "460800", "write_flash", "-z",
          "0x1000", str(image)],
+        [MP, "connect", PORT, "fs", "rm", "-r", ":hublight"],
         [MP, "connect", PORT, "fs", "cp", "-r", str(staging / "hublight"), ":"],
         [MP, "connect", PORT, "fs", "cp", str(FIRMWARE / "boot.py"), ":boot.py"],
         [MP, "connect", PORT, "fs", "cp", str(FIRMWARE / "main.py"), ":main.py"],
@@ -87,11 +88,12 @@ def test_full_sequence_with_erase_and_micropython(tmp_path: Path) -> None:
     ]
     assert code == "ABCD2345"
     assert json.loads(runner.sent["factory.json"]) == {"setup_code": "ABCD2345", "model": "HL-S1"}
-    # the package copy is clean: every firmware module, no caches, no simulator
+    # the package copy is clean: every firmware module precompiled, no caches, no simulator
     shipped = runner.sent["hublight"].split()
-    assert "app.py" in shipped and "esp32.py" in shipped
-    assert all(name.endswith(".py") for name in shipped)
-    assert sorted(shipped) == sorted(p.name for p in (FIRMWARE / "hublight").glob("*.py"))
+    assert "app.mpy" in shipped and "esp32.mpy" in shipped
+    assert all(name.endswith(".mpy") for name in shipped)
+    modules = (FIRMWARE / "hublight").glob("*.py")
+    assert sorted(shipped) == sorted(p.stem + ".mpy" for p in modules)
 
 
 def test_update_keeps_the_boards_setup_code(tmp_path: Path) -> None:
@@ -161,7 +163,8 @@ def test_dry_run_prints_the_commands_and_runs_nothing(
     printed = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("#")]
     words = [shlex.split(line) for line in printed]
     assert [argv[-1] for argv in words] == [
-        ":factory.json", "erase_flash", ":", ":boot.py", ":main.py", ":factory.json", "reset",
+        ":factory.json", "erase_flash", ":hublight", ":", ":boot.py", ":main.py",
+        ":factory.json", "reset",
     ]
     assert all(PORT in argv for argv in words)
     assert "ABCD2345" not in "\n".join(printed)  # the code is in a file, never on a command line
