@@ -3,7 +3,9 @@
 Frame auth (``HA2 = H("dummy_method:dummy_uri")``) and HTTP digest headers (RFC 7616, qop=auth),
 SHA-256 and, when the platform has it and ``sys.auth_md5`` allows, MD5. Nonces are issued here,
 expire after 10 minutes, at most 16 are outstanding, and each remembers the highest ``nc`` seen so
-a replayed answer is refused. 10 failures within a minute block everything for 30 s (429).
+a replayed answer is refused. 10 failures within a minute from one peer address block that peer
+for 30 s (429); other peers are not affected. At most 16 peers are tracked (least recently failed
+dropped); requests without a peer address (MQTT) share one bucket.
 """
 
 import binascii
@@ -26,6 +28,7 @@ MAX_NONCES = 16
 FAILURE_WINDOW_MS = 60 * 1000
 MAX_FAILURES = 10
 BLOCK_MS = 30 * 1000
+MAX_PEERS = 16
 FRAME_HA2_INPUT = "dummy_method:dummy_uri"
 
 
@@ -164,8 +167,10 @@ class DigestAuth:
         self.log = log
         self.nonces: dict[str, list[int]] = {}  # nonce text -> [issued_ms, highest nc]
         self.nonce_order: list[str] = []
-        self.failures: list[int] = []
-        self.blocked_since: "int | None" = None
+        # peer key -> [blocked_since ms or None, [failure ms, ...]]; ``peer_order``
+        # lists the keys, least recently failed first (at most MAX_PEERS).
+        self.peers: dict[str, list[Any]] = {}
+        self.peer_order: list[str] = []
 
     # --- challenges -----------------------------------------------------------------------
     def challenge(self) -> dict[str, Any]:
@@ -186,57 +191,88 @@ class DigestAuth:
         return RpcError(401, json.dumps(self.challenge()))
 
     # --- verification ---------------------------------------------------------------------
-    def check_request(self, frame_auth: Any, http: "dict[str, Any] | None" = None) -> None:
+    def check_request(self, frame_auth: Any, http: "dict[str, Any] | None" = None,
+                      peer: Any = None) -> None:
         """Accept a request (frame auth, else the HTTP Authorization header) or raise
-        RpcError(401 with a fresh challenge) or RpcError(429)."""
-        self._check_blocked()
+        RpcError(401 with a fresh challenge) or RpcError(429). ``peer`` is the client's address
+        (None: no address, e.g. MQTT): failures are counted and blocked per peer."""
+        key = "" if peer is None else str(peer)
+        self._check_blocked(key)
         if frame_auth is not None:
             if not isinstance(frame_auth, dict):
                 raise self.challenge_error()
-            self._verify(frame_auth, FRAME_HA2_INPUT)
+            if not frame_auth:
+                raise self.challenge_error()  # "auth": {} asks for a nonce: not a failure
+            self._verify(frame_auth, FRAME_HA2_INPUT, key)
             return
         header = http.get("authorization") if isinstance(http, dict) else None
         if not header:
             raise self.challenge_error()
         fields = parse_digest_header(header)
         if fields is None or fields.get("qop", "auth") != "auth":
-            raise self._fail("malformed Authorization header")
+            raise self._fail(key, "malformed Authorization header")
         uri = fields.get("uri", "")
         request_uri = http.get("uri") if isinstance(http, dict) else None
         if request_uri and uri.split("?")[0] != str(request_uri).split("?")[0]:
-            raise self._fail("digest uri does not match the request")
+            raise self._fail(key, "digest uri does not match the request")
         method = http.get("method", "POST") if isinstance(http, dict) else "POST"
-        self._verify(fields, "%s:%s" % (method, uri))
+        self._verify(fields, "%s:%s" % (method, uri), key)
 
-    def _check_blocked(self) -> None:
-        if self.blocked_since is None:
+    def blocked(self, peer: Any = None) -> bool:
+        """Whether ``peer`` is blocked now (for tests and diagnostics)."""
+        try:
+            self._check_blocked("" if peer is None else str(peer))
+        except RpcError:
+            return True
+        return False
+
+    def _check_blocked(self, key: str) -> None:
+        entry = self.peers.get(key)
+        if entry is None or entry[0] is None:
             return
-        if self._ticks_diff(self._ticks_ms(), self.blocked_since) < BLOCK_MS:
+        if self._ticks_diff(self._ticks_ms(), entry[0]) < BLOCK_MS:
             raise RpcError(429, "too many failed authentication attempts, try again later")
-        self.blocked_since = None
-        self.failures = []
+        self.peers.pop(key, None)  # the block is over: start afresh
+        if key in self.peer_order:
+            self.peer_order.remove(key)
 
-    def _fail(self, why: str) -> RpcError:
-        """Count a failed attempt. -> the error to raise (a fresh challenge)."""
+    def _fail(self, key: str, why: str) -> RpcError:
+        """Count a failed attempt of peer ``key``. -> the error to raise (a fresh challenge)."""
         now = self._ticks_ms()
-        self.failures = [t for t in self.failures if self._ticks_diff(now, t) < FAILURE_WINDOW_MS]
-        self.failures.append(now)
+        entry = self.peers.get(key)
+        if entry is None:
+            entry = [None, []]
+            self.peers[key] = entry
+        else:
+            self.peer_order.remove(key)
+        self.peer_order.append(key)
+        while len(self.peer_order) > MAX_PEERS:
+            self.peers.pop(self.peer_order.pop(0), None)
+        times = [t for t in entry[1] if self._ticks_diff(now, t) < FAILURE_WINDOW_MS]
+        times.append(now)
+        entry[1] = times
         self.log.warn("auth: rejected (%s)" % why)
-        if len(self.failures) >= MAX_FAILURES:
-            self.blocked_since = now
-            self.log.warn("auth: too many failures, blocking for %d s" % (BLOCK_MS // 1000))
+        if len(times) >= MAX_FAILURES:
+            entry[0] = now
+            self.log.warn("auth: too many failures from %s, blocking it for %d s"
+                          % (key or "mqtt", BLOCK_MS // 1000))
         return self.challenge_error()
 
-    def _verify(self, fields: dict[str, Any], ha2_input: str) -> None:
-        algorithm = fields.get("algorithm") or "MD5"  # RFC 7616: absent means MD5
+    def _verify(self, fields: dict[str, Any], ha2_input: str, key: str) -> None:
+        algorithm = fields.get("algorithm")
+        if not algorithm:
+            if not self._md5_allowed():
+                # RFC 7616: absent means MD5, which is off; an old client, not an attack.
+                raise self.challenge_error()
+            algorithm = "MD5"
         if isinstance(algorithm, str):
             algorithm = algorithm.upper()
         if algorithm == "SHA256":
             algorithm = "SHA-256"
         if algorithm == "MD5" and not self._md5_allowed():
-            raise self._fail("MD5 answers are disabled")
+            raise self._fail(key, "MD5 answers are disabled")
         if algorithm not in ("SHA-256", "MD5"):
-            raise self._fail("unsupported algorithm")
+            raise self._fail(key, "unsupported algorithm")
         nonce = fields.get("nonce")
         if isinstance(nonce, int) and not isinstance(nonce, bool):
             nonce = str(nonce)
@@ -248,9 +284,9 @@ class DigestAuth:
         cnonce = fields.get("cnonce")
         response = fields.get("response")
         if nc_hex is None or not isinstance(cnonce, str) or not isinstance(response, str):
-            raise self._fail("incomplete digest")
+            raise self._fail(key, "incomplete digest")
         if fields.get("username") != USERNAME or fields.get("realm") != self.realm:
-            raise self._fail("wrong username or realm")
+            raise self._fail(key, "wrong username or realm")
         ok = False
         for password in self._passwords():
             expected = digest_response(algorithm, USERNAME, self.realm, password, str(nonce),
@@ -259,7 +295,7 @@ class DigestAuth:
                 ok = True
                 break
         if not ok:
-            raise self._fail("wrong password")
+            raise self._fail(key, "wrong password")
         nc = int(nc_hex, 16)
         if nc <= entry[1]:
             self.log.warn("auth: replayed nc refused")

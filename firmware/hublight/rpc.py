@@ -174,7 +174,7 @@ class Rpc:
         if self.auth is None:
             return True
         try:
-            self.auth.check_request(frame.get("auth"), ctx.get("http"))
+            self.auth.check_request(frame.get("auth"), ctx.get("http"), ctx.get("peer"))
             return True
         except RpcError:
             if method.auth == AUTH_OPTIONAL and frame.get("auth") is None and \

@@ -42,9 +42,9 @@ class Setup:
                 "response": answer(password, nonce, nc, **kw), "algorithm": "SHA-256", "nc": nc}
 
 
-def check(setup, frame_auth, http=None):
+def check(setup, frame_auth, http=None, peer="192.168.1.50"):
     try:
-        setup.auth.check_request(frame_auth, http)
+        setup.auth.check_request(frame_auth, http, peer)
     except RpcError as err:
         return err
     return None
@@ -120,6 +120,53 @@ def test_rate_limit_after_10_failures():
     assert err.code == 429
     assert check(s, None).code == 429
     s.clock.now += 30 * 1000
+    nonce = s.auth.challenge()["nonce"]
+    assert check(s, s.frame_auth(CODE, nonce, 1)) is None
+
+
+def test_rate_limit_is_per_peer():
+    s = Setup()
+    nonce = s.auth.challenge()["nonce"]
+    for i in range(10):
+        assert check(s, s.frame_auth("WRONG999", nonce, i + 1), peer="192.168.4.2").code == 401
+    assert check(s, s.frame_auth(CODE, nonce, 20), peer="192.168.4.2").code == 429
+    # the hub (another address) and MQTT (no address) are not locked out
+    assert check(s, s.frame_auth(CODE, nonce, 21), peer="192.168.1.10") is None
+    assert check(s, s.frame_auth(CODE, nonce, 22), peer=None) is None
+    assert s.auth.blocked("192.168.4.2") and not s.auth.blocked("192.168.1.10")
+    # failures of one peer do not add up with another's
+    for _ in range(9):
+        nonce = s.auth.challenge()["nonce"]  # (each failure issues a challenge: 16 at most)
+        assert check(s, s.frame_auth("WRONG999", nonce, 1), peer="10.0.0.1").code == 401
+        assert check(s, s.frame_auth("WRONG999", nonce, 1), peer="10.0.0.2").code == 401
+    nonce = s.auth.challenge()["nonce"]
+    assert check(s, s.frame_auth(CODE, nonce, 1), peer="10.0.0.1") is None
+
+
+def test_rate_limit_tracks_at_most_16_peers():
+    s = Setup()
+    nonce = s.auth.challenge()["nonce"]
+    for i in range(10):
+        check(s, s.frame_auth("WRONG999", nonce, i + 1), peer="10.0.1.1")
+    assert s.auth.blocked("10.0.1.1")
+    for peer in range(40):
+        nonce = s.auth.challenge()["nonce"]
+        assert check(s, s.frame_auth("WRONG999", nonce, 1), peer="10.0.2.%d" % peer).code == 401
+    assert len(s.auth.peers) <= 16 and len(s.auth.peer_order) <= 16
+    assert not s.auth.blocked("10.0.1.1")  # dropped as the oldest
+
+
+def test_nonce_requests_and_stale_nonces_are_not_failures():
+    s = Setup()
+    s.md5 = False
+    nonce = s.auth.challenge()["nonce"]
+    for i in range(30):
+        assert check(s, {}).code == 401  # "auth": {} asks for a nonce
+        fa = s.frame_auth(CODE, nonce, i + 1)
+        del fa["algorithm"]  # an old client: means MD5, which is off
+        assert check(s, fa).code == 401
+        assert check(s, s.frame_auth(CODE, 12345 + i, 1)).code == 401  # unknown nonce
+    assert not s.auth.blocked("192.168.1.50")
     nonce = s.auth.challenge()["nonce"]
     assert check(s, s.frame_auth(CODE, nonce, 1)) is None
 
