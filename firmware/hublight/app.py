@@ -81,6 +81,7 @@ class LightApp:
         self.light = Light(board, self._pixels, self._max_brightness, self._default_transition,
                            self.log)
         self.light.on_change = self._light_changed
+        self.light.on_reserve = self.save_state
         self.wifi = WifiManager(board, self.config, self.log)
         self.wifi.on_ap = self._on_ap
         self.wifi.on_lan_up = self._on_lan_up
@@ -150,11 +151,12 @@ class LightApp:
         self.store.save(CONFIG_FILE, self.config.saved_tree())
         self.log.info("config saved")
 
-    def save_state(self) -> None:
+    def save_state(self, clean: bool = False) -> None:
+        """Write state.json (``clean``: at shutdown, see ``Light.saved``)."""
         if self.wiped:
             return
         self._state_dirty = False
-        self.store.save(STATE_FILE, {"light": self.light.saved(), "wifi": self.wifi.saved()})
+        self.store.save(STATE_FILE, {"light": self.light.saved(clean), "wifi": self.wifi.saved()})
 
     def _persist_all(self) -> None:
         self.save_config()
@@ -307,9 +309,9 @@ class LightApp:
     async def _shutdown(self) -> None:
         reason = self.reboot_reason or "stop"
         self.log.info("shutting down (%s)" % reason)
-        if not self.wiped and self._state_dirty:
+        if not self.wiped and (self._state_dirty or self.light.rev_floor != self.light.rev):
             try:
-                self.save_state()
+                self.save_state(clean=True)
             except Exception as exc:
                 self.log.exception("saving state failed", exc)
         await self._stop_lan_services()

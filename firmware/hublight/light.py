@@ -1,7 +1,11 @@
 """Light state, argument checks of ``Light.Set``, transitions rendered to the strip, the button.
 
 The status is {on, brightness, rgb, transition_ms, rev, source}; ``rev`` grows on every change and
-is persisted by the app (state.json) so it keeps growing across reboots.
+is persisted by the app (state.json) so it keeps growing across reboots. State writes are
+debounced, so the app persists a reserved block as well: ``rev_floor`` (saved) is above every rev
+handed out; at boot the light continues from it, and a change that reaches it reserves the next
+block (``on_reserve``: the app saves at once). A power cut may lose the last changes, but a rev is
+never handed out twice.
 """
 
 import asyncio
@@ -22,6 +26,7 @@ MAX_TRANSITION_MS = 60000
 LONG_PRESS_MS = 3000
 DEBOUNCE_MS = 50
 SOURCES = ("rpc", "mqtt", "button", "boot", "shadow")
+REV_BLOCK = 256  # revs reserved per forced state write
 
 
 def _is_int(value: Any) -> bool:
@@ -115,8 +120,11 @@ class Light:
         self.rgb = [255, 255, 255]
         self.transition_ms = default_transition()
         self.rev = 0
+        self.rev_floor = 0  # persisted bound: every rev handed out so far is below it (or equal
+        # after a clean shutdown); a change reaching it calls on_reserve first
         self.source = "boot"
         self.on_change: "Callable[[dict[str, Any]], None] | None" = None
+        self.on_reserve: "Callable[[], None] | None" = None
         self.shown: list[float] = [0.0, 0.0, 0.0]  # levels currently on the strip
         self._from: list[float] = [0.0, 0.0, 0.0]
         self._start_ms = 0
@@ -128,10 +136,13 @@ class Light:
         return {"on": self.on, "brightness": self.brightness, "rgb": list(self.rgb),
                 "transition_ms": self.transition_ms, "rev": self.rev, "source": self.source}
 
-    def saved(self) -> dict[str, Any]:
-        """What state.json keeps of the light."""
+    def saved(self, clean: bool = False) -> dict[str, Any]:
+        """What state.json keeps of the light. ``clean`` (at shutdown, nothing can change any
+        more): the floor is the rev itself, so the next boot continues without a jump."""
+        if clean:
+            self.rev_floor = self.rev
         return {"on": self.on, "brightness": self.brightness, "rgb": list(self.rgb),
-                "rev": self.rev}
+                "rev": self.rev, "rev_floor": self.rev_floor}
 
     def restore(self, saved: Any) -> None:
         """Restore from state.json content; bad fields keep their defaults."""
@@ -147,6 +158,10 @@ class Light:
             self.rgb = list(rgb)
         if _is_int(saved.get("rev")) and saved["rev"] >= 0:
             self.rev = saved["rev"]
+        floor: Any = saved.get("rev_floor")
+        if _is_int(floor) and floor > self.rev:
+            self.rev = floor  # changes after the last write may have used revs up to it
+        self.rev_floor = self.rev
         self.source = "boot"
         # Come up at the restored state at once: no fade-in after a power cut.
         self._begin(0)
@@ -170,6 +185,13 @@ class Light:
         self.transition_ms = transition
         self.rev += 1
         self.source = source
+        if self.rev >= self.rev_floor:
+            self.rev_floor = self.rev + REV_BLOCK
+            if self.on_reserve is not None:
+                try:
+                    self.on_reserve()
+                except Exception as exc:
+                    self.log.exception("light: reserving revs failed", exc)
         self._begin(transition)
         if self.on_change is not None:
             self.on_change(self.status())

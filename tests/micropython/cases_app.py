@@ -427,7 +427,7 @@ async def test_light_state_restored_after_reboot():
         rebooting = [e[1] for e in rig.board.events if e[0] == "rebooting"]
         assert rebooting == [{"reason": "rpc"}]
         assert rig.read_flash_json("state.json")["light"] == {
-            "on": True, "brightness": 40, "rgb": [10, 200, 30], "rev": 3}
+            "on": True, "brightness": 40, "rgb": [10, 200, 30], "rev": 3, "rev_floor": 3}
 
         await rig.boot()
         client = Client(rig)
@@ -443,6 +443,36 @@ async def test_light_state_restored_after_reboot():
         assert status["rev"] == 4
         assert (await client.error("Sys.Reboot", {"delay_ms": -1}))[0] == 400
         assert (await client.error("Sys.Reboot", {"later": 1}))[0] == 400
+    finally:
+        await rig.close()
+
+
+async def test_rev_never_repeats_after_a_power_cut():
+    rig = Rig()
+    try:
+        await rig.boot()
+        client = Client(rig)
+        handed_out = []
+        for level in (10, 20, 30, 40):
+            handed_out.append((await client.result(
+                "Light.Set", {"brightness": level, "transition_ms": 0}))["rev"])
+        # the power cut: from now on nothing reaches the flash (the debounce may hold changes),
+        # and run() is aborted without its shutdown
+        rig.app.wiped = True
+        rig.task.cancel()
+        try:
+            await rig.task
+        except BaseException:
+            pass
+        rig.task = None
+        await rig.boot()
+        client = Client(rig)
+        status = await client.result("Light.GetStatus")
+        assert status["rev"] >= max(handed_out) and status["source"] == "boot"
+        after = await client.result("Light.Set", {"brightness": 77, "transition_ms": 0})
+        assert after["rev"] > max(handed_out), (handed_out, after["rev"])
+        # the new block is on flash before the change was answered
+        assert rig.read_flash_json("state.json")["light"]["rev_floor"] > after["rev"]
     finally:
         await rig.close()
 

@@ -107,6 +107,32 @@ def test_restore_is_immediate_and_keeps_rev():
                               "transition_ms": 300, "rev": 0, "source": "boot"}
 
 
+def test_rev_floor_reserves_blocks_and_boot_continues_from_it():
+    _, light = make_light()
+    light.restore({"rev": 5})
+    saves = []
+    light.on_reserve = lambda: saves.append(light.saved())
+    light.apply({"on": True}, "rpc")
+    assert light.status()["rev"] == 6
+    assert len(saves) == 1 and saves[0]["rev"] == 6 and saves[0]["rev_floor"] > 6
+    floor = saves[0]["rev_floor"]
+    for i in range(floor - 7):  # up to floor - 1: no further forced write
+        light.apply({"brightness": i % 100}, "rpc")
+    assert light.status()["rev"] == floor - 1 and len(saves) == 1
+    light.apply({"on": False}, "rpc")  # reaches the floor: the next block is written first
+    assert len(saves) == 2 and saves[1]["rev_floor"] > floor
+    # a power cut after the first forced write: boot continues above every rev handed out
+    _, rebooted = make_light()
+    rebooted.restore(saves[0])
+    assert rebooted.status()["rev"] >= floor
+    # a clean shutdown writes the floor tight: no jump
+    clean = light.saved(clean=True)
+    assert clean["rev_floor"] == clean["rev"] == light.status()["rev"]
+    _, again = make_light()
+    again.restore(clean)
+    assert again.status()["rev"] == clean["rev"]
+
+
 def test_button_short_and_long_press():
     logic = ButtonLogic()
 

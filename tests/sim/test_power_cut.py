@@ -1,4 +1,4 @@
-"""kill -9 of hub-light-sim during config and state saves: every boot finds a valid config."""
+"""Power cuts: kill -9 of hub-light-sim during saves never breaks config; rev never goes back."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from hublight_sim.runner import SimLight
 
 from .helpers import LightRpc
 
@@ -84,3 +85,29 @@ async def test_kill_during_saves_never_breaks_config(tmp_path: Path) -> None:
         # the last boot was clean-shutdown-free; the setup code never changed
         factory = json.loads((flash / "light-0" / "factory.json").read_text())
         assert factory["setup_code"] == started["setup_code"]
+
+
+async def test_rev_never_goes_back_after_a_power_cut(light: SimLight, ap_rpc: LightRpc,
+                                                      session: aiohttp.ClientSession) -> None:
+    handed_out = []
+    for level in (11, 22, 33, 44, 55):
+        status = await ap_rpc.call("Light.Set", {"brightness": level, "transition_ms": 0})
+        handed_out.append(status["rev"])
+    light.power_cut()  # within the 1 s state-save debounce: the last changes may be lost
+    started = light.wait_event("started", timeout_s=30)
+    await light.power_on()
+    await started
+    assert light.ap_url is not None
+    rpc = LightRpc(session, light.ap_url, light.setup_code)
+    booted = await rpc.call("Light.GetStatus")
+    assert booted["rev"] >= max(handed_out) and booted["source"] == "boot"
+    after = await rpc.call("Light.Toggle")
+    assert after["rev"] > max(handed_out), (handed_out, booted, after)
+    # and a second cut right after that change
+    light.power_cut()
+    started = light.wait_event("started", timeout_s=30)
+    await light.power_on()
+    await started
+    rpc = LightRpc(session, light.ap_url, light.setup_code)
+    again = await rpc.call("Light.Toggle")
+    assert again["rev"] > after["rev"]
