@@ -33,12 +33,27 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not (value is True or value is False)
 
 
+def check_light_id(params: dict[str, Any]) -> None:
+    """Shelly's ``id``: absent, null or the integer 0 (not ``false`` nor ``0.0``); another
+    integer is 404, anything else 400."""
+    value = params.get("id")
+    if value is None:
+        return
+    if not _is_int(value):
+        raise RpcError(400, "id: must be the integer 0")
+    if value != 0:
+        raise RpcError(404, "id: this light has only light 0")
+
+
 def parse_set_args(params: dict[str, Any]) -> dict[str, Any]:
     """Validate ``Light.Set`` params (Shelly's ``id`` and ``transition_duration`` accepted).
-    -> {on?, brightness?, rgb?, transition_ms?}; RpcError(400) naming the bad argument."""
+    -> {on?, brightness?, rgb?, transition_ms?}; RpcError(400) naming the bad argument (unknown
+    arguments first)."""
+    for name in params:
+        if name not in ("id", "on", "brightness", "rgb", "transition_ms", "transition_duration"):
+            raise RpcError(400, "%s: unknown argument of Light.Set" % name)
     out: dict[str, Any] = {}
-    if "id" in params and params["id"] not in (0, None):
-        raise RpcError(404, "id: this light has only light 0")
+    check_light_id(params)
     if "on" in params:
         if params["on"] is not True and params["on"] is not False:
             raise RpcError(400, "on: must be a boolean")
@@ -71,9 +86,6 @@ def parse_set_args(params: dict[str, Any]) -> dict[str, Any]:
         out["transition_ms"] = int(value * 1000 + 0.5)
     if "on" not in out and "brightness" not in out and "rgb" not in out:
         raise RpcError(400, "Light.Set needs at least one of on, brightness, rgb")
-    for name in params:
-        if name not in ("id", "on", "brightness", "rgb", "transition_ms", "transition_duration"):
-            raise RpcError(400, "%s: unknown argument of Light.Set" % name)
     return out
 
 

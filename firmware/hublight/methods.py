@@ -1,7 +1,7 @@
 """The RPC methods of protocol.md, registered on an ``Rpc`` for one ``LightApp``."""
 
 from hublight import config as config_mod
-from hublight.light import parse_set_args
+from hublight.light import check_light_id, parse_set_args
 from hublight.rpc import AUTH_NONE, AUTH_OPTIONAL, RpcError
 
 try:
@@ -43,8 +43,17 @@ def _no_unknown(params: dict[str, Any], allowed: "tuple[str, ...]", method: str)
 
 def _light_id(params: dict[str, Any]) -> None:
     """Shelly's ``id``: only light 0 exists (as in ``Light.Set``)."""
-    if params.get("id") not in (0, None):
-        raise RpcError(404, "id: this light has only light 0")
+    check_light_id(params)
+
+
+def _no_args(name: str, handler: Any) -> Any:
+    """Wrap the handler of a method without arguments: an unknown one is a 400 naming it."""
+
+    def checked(params: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        _no_unknown(params, (), name)
+        return handler(params, ctx)
+
+    return checked
 
 
 def register_methods(rpc: "Rpc", app: "LightApp") -> None:
@@ -55,6 +64,7 @@ def register_methods(rpc: "Rpc", app: "LightApp") -> None:
         return rpc.names()
 
     def rpc_describe(params: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        _no_unknown(params, ("name",), "RPC.Describe")
         name = params.get("name")
         if not isinstance(name, str):
             raise RpcError(400, "name: must be a string")
@@ -66,9 +76,9 @@ def register_methods(rpc: "Rpc", app: "LightApp") -> None:
     def rpc_ping(params: dict[str, Any], ctx: dict[str, Any]) -> Any:
         return "pong"
 
-    rpc.register("RPC.List", rpc_list)
+    rpc.register("RPC.List", _no_args("RPC.List", rpc_list))
     rpc.register("RPC.Describe", rpc_describe, args_fmt="{name: %Q}")
-    rpc.register("RPC.Ping", rpc_ping, auth=AUTH_NONE)
+    rpc.register("RPC.Ping", _no_args("RPC.Ping", rpc_ping), auth=AUTH_NONE)
 
     # --- Sys ------------------------------------------------------------------------------
     def sys_get_info(params: dict[str, Any], ctx: dict[str, Any]) -> Any:
@@ -118,9 +128,9 @@ def register_methods(rpc: "Rpc", app: "LightApp") -> None:
             raise RpcError(400, "since: must be a non-negative integer (a seq)")
         return app.log.get(lines, since)
 
-    rpc.register("Sys.GetInfo", sys_get_info, auth=AUTH_OPTIONAL)
+    rpc.register("Sys.GetInfo", _no_args("Sys.GetInfo", sys_get_info), auth=AUTH_OPTIONAL)
     rpc.register("Sys.Reboot", sys_reboot, args_fmt="{delay_ms: %d}")
-    rpc.register("Sys.FactoryReset", sys_factory_reset)
+    rpc.register("Sys.FactoryReset", _no_args("Sys.FactoryReset", sys_factory_reset))
     rpc.register("Sys.GetLog", sys_get_log, args_fmt="{lines: %d, since: %d}")
 
     # --- Config ---------------------------------------------------------------------------
@@ -168,9 +178,9 @@ def register_methods(rpc: "Rpc", app: "LightApp") -> None:
     def wifi_get_status(params: dict[str, Any], ctx: dict[str, Any]) -> Any:
         return app.wifi.get_status()
 
-    rpc.register("Setup.Confirm", setup_confirm)
-    rpc.register("Wifi.Scan", wifi_scan)
-    rpc.register("Wifi.GetStatus", wifi_get_status)
+    rpc.register("Setup.Confirm", _no_args("Setup.Confirm", setup_confirm))
+    rpc.register("Wifi.Scan", _no_args("Wifi.Scan", wifi_scan))
+    rpc.register("Wifi.GetStatus", _no_args("Wifi.GetStatus", wifi_get_status))
 
     # --- Light ----------------------------------------------------------------------------
     def light_set(params: dict[str, Any], ctx: dict[str, Any]) -> Any:
@@ -203,7 +213,7 @@ def register_methods(rpc: "Rpc", app: "LightApp") -> None:
         if not isinstance(digest, str) or len(digest) != 64 or \
                 any(c not in "0123456789abcdefABCDEF" for c in digest):
             raise RpcError(400, "sha256: must be 64 hex digits")
-        timeout = _int_arg(params, "commit_timeout", 300, 0, 86400)
+        timeout = _int_arg(params, "commit_timeout", 300, 1, 86400)
         app.ota.start_update(url, digest.lower(), timeout)
         return {"started": True}
 
@@ -220,6 +230,6 @@ def register_methods(rpc: "Rpc", app: "LightApp") -> None:
 
     rpc.register("OTA.Update", ota_update,
                  args_fmt="{url: %Q, sha256: %Q, commit_timeout: %d}")
-    rpc.register("OTA.Commit", ota_commit)
-    rpc.register("OTA.Revert", ota_revert)
-    rpc.register("OTA.GetBootState", ota_get_boot_state)
+    rpc.register("OTA.Commit", _no_args("OTA.Commit", ota_commit))
+    rpc.register("OTA.Revert", _no_args("OTA.Revert", ota_revert))
+    rpc.register("OTA.GetBootState", _no_args("OTA.GetBootState", ota_get_boot_state))

@@ -282,6 +282,43 @@ async def test_frames_errors_and_describe():
         await rig.close()
 
 
+async def test_argument_checks_name_the_argument():
+    rig = Rig()
+    try:
+        await rig.boot()
+        client = Client(rig)
+        for method in ("RPC.List", "RPC.Ping", "Sys.GetInfo", "Sys.FactoryReset",
+                       "Setup.Confirm", "Wifi.Scan", "Wifi.GetStatus", "OTA.Commit",
+                       "OTA.Revert", "OTA.GetBootState"):
+            code, message = await client.error(method, {"bogus": 1})
+            assert code == 400 and message == "bogus: unknown argument of %s" % method, \
+                (method, code, message)
+        assert rig.app.reboot_reason is None  # nothing was executed
+        # Light.Set names an unknown argument even without on/brightness/rgb
+        code, message = await client.error("Light.Set", {"foo": 1})
+        assert code == 400 and message.startswith("foo:"), message
+        # only the integer 0 (or null / absent) is light 0
+        for bad in (False, 0.0, "0"):
+            for method, params in (("Light.Set", {"id": bad, "on": True}),
+                                   ("Light.Toggle", {"id": bad}),
+                                   ("Light.GetStatus", {"id": bad})):
+                code, message = await client.error(method, params)
+                assert code == 400 and message.startswith("id:"), (method, bad, message)
+        assert (await client.result("Light.Set", {"id": 0, "on": True}))["on"] is True
+        assert (await client.result("Light.GetStatus", {"id": None}))["on"] is True
+        assert (await client.error("Light.Toggle", {"id": 1}))[0] == 404
+        # a commit_timeout of 0 would roll back at once: 1..86400
+        digest = "ab" * 32
+        for timeout in (0, 86401, -5):
+            code, message = await client.error("OTA.Update", {
+                "url": "http://10.0.0.1:8000/fw.bin", "sha256": digest,
+                "commit_timeout": timeout})
+            assert code == 400 and message.startswith("commit_timeout:"), message
+        assert not rig.app.ota.busy
+    finally:
+        await rig.close()
+
+
 async def test_uptime_survives_the_ticks_wrap_around():
     """MicroPython's ticks_ms wraps every 2**30 ms (12.4 days) and ticks_diff only covers half
     of that: a light up for a week must still report a week."""

@@ -54,6 +54,11 @@ def test_parse_set_args():
     expect_rpc_error(400, parse_set_args, {})
     expect_rpc_error(400, parse_set_args, {"on": True, "colour": 1})
     expect_rpc_error(404, parse_set_args, {"id": 1, "on": True})
+    assert "foo" in expect_rpc_error(400, parse_set_args, {"foo": 1})
+    assert "foo" in expect_rpc_error(400, parse_set_args, {"foo": 1, "brightness": 900})
+    assert "id" in expect_rpc_error(400, parse_set_args, {"id": False, "on": True})
+    assert "id" in expect_rpc_error(400, parse_set_args, {"id": 0.0, "on": True})
+    assert parse_set_args({"id": None, "on": True}) == {"on": True}
 
 
 def test_levels_and_gamma():

@@ -378,6 +378,12 @@ async def test_every_method_valid_and_invalid(ap_rpc: LightRpc) -> None:
     with pytest.raises(RpcFailure) as failure:
         await ap_rpc.call("Sys.Reboot", {"delay": 5})
     assert failure.value.code == 400 and "delay" in failure.value.message
+    # every method names an unknown argument, those without arguments too
+    for name in sorted(documented):
+        with pytest.raises(RpcFailure) as failure:
+            await ap_rpc.call(name, {"bogus": 1})
+        assert failure.value.code == 400, (name, failure.value)
+        assert failure.value.message == f"bogus: unknown argument of {name}", (name, failure.value)
     # Setup.Confirm with a secret but over the access point: 403 naming the state; the
     # password is the secret at once, the setup code gets 401
     secret = "conformance-secret-" + secrets.token_hex(4)
