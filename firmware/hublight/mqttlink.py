@@ -51,6 +51,7 @@ class MqttLink:
         self.connected = False
         self.stopping = False
         self.outbox: list[Any] = []  # (topic, payload, retain, qos) waiting for the publisher
+        self.shadow_version = -1  # version of the last shadow document applied
         self.wake = asyncio.Event()
 
     # --- topics ---------------------------------------------------------------------------
@@ -199,16 +200,32 @@ class MqttLink:
         self._queue("%s/rpc" % frame["src"], json.dumps(reply).encode(), False, 1)
 
     def _apply_shadow(self, payload: Any, kind: str) -> None:
+        """Apply a delta or the desired state of a get/accepted document. A delta older than the
+        last document applied is ignored; reported state is sent after a delta (so reported
+        catches up with desired) and after a get document only when it changed something (the
+        state was reported on connect; every report bumps the shadow version)."""
         try:
             doc = json.loads(_text(payload))
         except (ValueError, UnicodeError):
             self.log.warn("mqtt: shadow %s is not JSON" % kind)
             return
+        version = doc.get("version") if isinstance(doc, dict) else None
+        if not isinstance(version, int) or version is True or version is False:
+            version = None
+        if version is not None:
+            if kind == "delta" and version < self.shadow_version:
+                self.log.info("mqtt: ignoring shadow delta version %d (applied %d)"
+                              % (version, self.shadow_version))
+                return
+            # a get document is the whole current shadow: its version is the reference (also
+            # after the shadow was deleted and made again)
+            self.shadow_version = version
         state = doc.get("state") if isinstance(doc, dict) else None
         if kind == "get" and isinstance(state, dict):
             state = state.get("desired")
         if not isinstance(state, dict):
-            self._queue_state(self.app.light.status())
+            if kind == "delta":
+                self._queue_state(self.app.light.status())
             return
         wanted = {}
         for name in SHADOW_FIELDS:
@@ -222,6 +239,10 @@ class MqttLink:
                 self.log.warn("mqtt: shadow desired state refused: %s" % err.message)
                 changes = {}
             if changes:
+                before = self.app.light.rev
                 self.app.light.apply(changes, "shadow")
-        # Report even when nothing changed, so reported catches up with desired.
-        self._queue_state(self.app.light.status())
+                if self.app.light.rev != before:
+                    return  # the change is reported by the NotifyStatus subscription
+        if kind == "delta":
+            # Report even when nothing changed, so reported catches up with desired.
+            self._queue_state(self.app.light.status())

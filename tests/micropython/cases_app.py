@@ -1104,3 +1104,54 @@ async def test_mqtt_rpc_state_and_availability():
         assert broker.disconnects == 1
     finally:
         await rig.close()
+
+
+async def test_aws_shadow_reports_only_when_needed_and_ignores_old_deltas():
+    rig = Rig()
+    broker = MemoryBroker()
+    rig.world.serve("10.0.0.1", 1883, broker.handle)
+    shadow = "$aws/things/%s/shadow/" % DEVICE_ID
+    try:
+        paired = await _confirmed_light(rig)
+        await paired.result("Config.Set", {"config": {
+            "mqtt": {"enable": True, "server": "10.0.0.1:1883"}, "aws": {"enable": True}},
+            "reboot": True})
+        app = await rig.reboot_into_new_app()
+        await wait_until(lambda: broker.messages(shadow + "update"), "the first report")
+        assert shadow + "get/accepted" in broker.subscriptions
+
+        async def settle(n):
+            # a ping answered after the shadow messages: everything they caused is queued
+            broker.send(DEVICE_ID + "/rpc", json.dumps(
+                {"id": n, "src": "hub-1", "method": "RPC.Ping"}).encode())
+            await wait_until(lambda: any(r.get("id") == n for r in broker.messages("hub-1/rpc")),
+                             "ping %d" % n)
+
+        def reports():
+            return [m["state"]["reported"] for m in broker.messages(shadow + "update")]
+
+        await settle(1)
+        assert len(reports()) == 1
+        # a get/accepted whose desired state is the current one: no new report
+        broker.send(shadow + "get/accepted", json.dumps(
+            {"state": {"desired": {"on": False}}, "version": 7}).encode())
+        await settle(2)
+        assert len(reports()) == 1, reports()
+        # a delta (newer) is applied and reported once
+        broker.send(shadow + "update/delta", json.dumps(
+            {"state": {"brightness": 30}, "version": 9}).encode())
+        await settle(3)
+        assert app.light.brightness == 30 and app.light.source == "shadow"
+        assert len(reports()) == 2 and reports()[-1]["brightness"] == 30
+        # an older delta (arriving late) is ignored
+        broker.send(shadow + "update/delta", json.dumps(
+            {"state": {"brightness": 90}, "version": 8}).encode())
+        await settle(4)
+        assert app.light.brightness == 30 and len(reports()) == 2
+        # a get/accepted that changes the light reports the new state
+        broker.send(shadow + "get/accepted", json.dumps(
+            {"state": {"desired": {"on": True}}, "version": 10}).encode())
+        await settle(5)
+        assert app.light.on is True and len(reports()) == 3 and reports()[-1]["on"] is True
+    finally:
+        await rig.close()
