@@ -226,12 +226,14 @@ class LightFilterProxy(QSortFilterProxyModel):
         self._state = "all"
 
     def set_search(self, text: str) -> None:
+        self.beginFilterChange()
         self._text = text.strip().casefold()
-        self.invalidateFilter()
+        self.endFilterChange()
 
     def set_state_filter(self, state: str) -> None:
+        self.beginFilterChange()
         self._state = state if state in self.FILTERS else "all"
-        self.invalidateFilter()
+        self.endFilterChange()
 
     def filterAcceptsRow(self, source_row: int, source_parent: AnyIndex) -> bool:
         if not source_parent.isValid():
