@@ -91,6 +91,8 @@ class LightApp:
         self.tasks: list[Any] = []
         self.servers: dict[str, Any] = {}  # iface -> {"server", "http", "host", "port"}
         self.mqtt_link: Any = None
+        self._mqtt_task: Any = None
+        self._mqtt_restarts = 0  # restarts asked for and not yet done (serialised)
         self.mdns: Any = None
         self.lan_ip: "str | None" = None
         self.reboot_reason: "str | None" = None
@@ -203,7 +205,36 @@ class LightApp:
                 break
         if "hub.secret" in keys and self.mdns is not None:
             self._update_mdns()
+        for key in keys:
+            if key.startswith("mqtt.") or key.startswith("aws."):
+                self._restart_mqtt_soon()
+                break
         self.notify_event("config_changed", {"keys": keys})
+
+    def _restart_mqtt_soon(self) -> None:
+        """MQTT settings changed: on the LAN, stop the link cleanly (``offline``) and start it
+        again with the new settings (not at all when disabled). Runs after the reply."""
+        if self.lan_ip is None:
+            return  # started with the current settings when the LAN comes up
+        self._mqtt_restarts += 1
+        if self._mqtt_restarts == 1:
+            self.spawn(self._restart_mqtt())
+
+    async def _restart_mqtt(self) -> None:
+        try:
+            while self._mqtt_restarts > 0:
+                self._mqtt_restarts = 0  # later changes while stopping: one more round
+                await asyncio.sleep(0)
+                await self._stop_mqtt()
+                if self.lan_ip is not None and self.reboot_reason is None:
+                    self.log.info("mqtt: settings changed, restarting the link")
+                    self._start_mqtt()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.log.exception("mqtt: restart failed", exc)
+        finally:
+            self._mqtt_restarts = 0
 
     # --- reboot / stop --------------------------------------------------------------------
     def request_reboot(self, delay_ms: int = 0, reason: str = "rpc") -> None:
@@ -398,14 +429,28 @@ class LightApp:
         await self._stop_server("lan")
         self.lan_ip = None
 
-    async def _stop_lan_services(self) -> None:
+    async def _stop_mqtt(self) -> None:
+        """Stop the MQTT link cleanly (``offline``, DISCONNECT) and end its task."""
         link = self.mqtt_link
+        task = self._mqtt_task
         self.mqtt_link = None
+        self._mqtt_task = None
         if link is not None:
             try:
                 await asyncio.wait_for(link.stop(), 5)
             except Exception as exc:
                 self.log.exception("mqtt: stop failed", exc)
+        if task is not None:
+            task.cancel()  # e.g. still connecting or waiting to retry
+            try:
+                await task
+            except BaseException:  # cancelled (or already failed): either way it is gone
+                pass
+            if task in self.tasks:
+                self.tasks.remove(task)
+
+    async def _stop_lan_services(self) -> None:
+        await self._stop_mqtt()
         mdns = self.mdns
         self.mdns = None
         if mdns is not None:
@@ -455,7 +500,7 @@ class LightApp:
             self.log.exception("mqtt: unavailable", exc)
             return
         self.mqtt_link = MqttLink(self)
-        self.spawn(self._guard("mqtt", self.mqtt_link.run()))
+        self._mqtt_task = self.spawn(self._guard("mqtt", self.mqtt_link.run()))
 
     async def _guard(self, name: str, coro: Any) -> None:
         try:

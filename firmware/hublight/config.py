@@ -18,8 +18,9 @@ RO = "ro"
 WO = "wo"
 HEX_DIGITS = "0123456789abcdefABCDEF"
 LOG_LEVELS = ("debug", "info", "warn", "error")
-# Prefixes of keys whose change only takes effect after a reboot.
-RESTART_PREFIXES = ("wifi.", "mqtt.", "aws.")
+# Prefixes of keys whose change only takes effect after a reboot (mqtt.* and aws.* restart the
+# MQTT link at once).
+RESTART_PREFIXES = ("wifi.",)
 
 
 def _max_chars(limit: int) -> "Callable[[Any], str | None]":

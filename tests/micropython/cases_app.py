@@ -1155,3 +1155,29 @@ async def test_aws_shadow_reports_only_when_needed_and_ignores_old_deltas():
         assert app.light.on is True and len(reports()) == 3 and reports()[-1]["on"] is True
     finally:
         await rig.close()
+
+
+async def test_mqtt_settings_restart_the_link_without_a_reboot():
+    rig = Rig()
+    broker = MemoryBroker()
+    rig.world.serve("10.0.0.1", 1883, broker.handle)
+    try:
+        paired = await _confirmed_light(rig)
+        app = rig.app
+        reboots = rig.board.reboots
+        result = await paired.result("Config.Set", {"config": {
+            "mqtt": {"enable": True, "server": "10.0.0.1:1883"}}})
+        assert result == {"saved": False, "restart_required": False}
+        await wait_until(lambda: app.mqtt_connected() and broker.retained.get(
+            DEVICE_ID + "/online") == b"online", "MQTT up without a reboot")
+        await paired.result("Config.Set", {"config": {"mqtt": {"topic_prefix": "lamps/a"}}})
+        await wait_until(lambda: broker.retained.get("lamps/a/online") == b"online",
+                         "MQTT up under the new prefix")
+        assert broker.retained[DEVICE_ID + "/online"] == b"offline"
+        assert broker.connects == 2 and broker.disconnects == 1
+        await paired.result("Config.Set", {"config": {"mqtt": {"enable": False}}})
+        await wait_until(lambda: broker.disconnects == 2, "MQTT stopped")
+        assert broker.retained["lamps/a/online"] == b"offline" and not app.mqtt_connected()
+        assert rig.board.reboots == reboots and rig.app is app and app.mqtt_link is None
+    finally:
+        await rig.close()
