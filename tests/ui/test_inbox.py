@@ -48,4 +48,5 @@ async def test_inbox_set_up_and_ignore(qtbot: QtBot, demo_hub: Hub) -> None:
     qtbot.mouseClick(card.ignore_button, Qt.MouseButton.LeftButton)
     await wait_until(lambda: widget.card(light.device_id) is None)
     assert light.device_id in demo_hub.ignored
-    assert widget.empty_label.isVisibleTo(widget)
+    # other lights on the shared loopback mDNS may be in the inbox too
+    assert widget.empty_label.isVisibleTo(widget) == (not widget.cards)
