@@ -43,29 +43,11 @@ from hub_app.provisioning import (
     ProvisioningFlow,
 )
 from hub_app.registry import Registry, SecretStore
+from hub_app.registry.memory_keyring import MemoryKeyring
 
 STEPS = ("pick_light", "join_ap", "verify", "name", "choose_network", "send", "wait_lan", "pair")
 HOME_SSID = "HomeNet"
 HOME_PASS = "correct horse battery"
-
-
-class _BenchKeyring(keyring.backend.KeyringBackend):
-    """Secrets kept in this process only."""
-
-    priority = 1
-
-    def __init__(self) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
-        self._data: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self._data.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self._data[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self._data.pop((service, username), None)
 
 
 async def _settle(flow: ProvisioningFlow, result: FlowResult) -> FlowResult:
@@ -111,7 +93,7 @@ def _p50(values: list[float]) -> float:
 
 
 async def run(lights: int, pings: int) -> dict[str, Any]:
-    keyring.set_keyring(_BenchKeyring())
+    keyring.set_keyring(MemoryKeyring())
     with tempfile.TemporaryDirectory(prefix="bench-provisioning-") as tmp:
         root = Path(tmp)
         world = WifiWorld()

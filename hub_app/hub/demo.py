@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import keyring
-import keyring.backend
 import keyring.errors
 from yarl import URL
 
 from hub_app.provisioning.results import Abort, Done, Form, Progress
+from hub_app.registry.memory_keyring import MemoryKeyring
 
 from .settings import EmbeddedSettings, HubSettings
 
@@ -50,26 +50,6 @@ DEMO_LOOKS: list[tuple[bool, int, tuple[int, int, int]]] = [
     (False, 60, (255, 120, 40)),
     (True, 25, (255, 60, 120)),
 ]
-
-
-class MemoryKeyring(keyring.backend.KeyringBackend):
-    """Passwords in a dict, for this process only (demo mode; tests use their own)."""
-
-    priority = 1
-
-    def __init__(self) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
-        self.passwords: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.passwords.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.passwords[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        if self.passwords.pop((service, username), None) is None:
-            raise keyring.errors.PasswordDeleteError("not found")
 
 
 def demo_settings() -> HubSettings:

@@ -12,8 +12,8 @@ import keyring
 import pytest
 
 from hub_app.hub import Hub
-from hub_app.hub.demo import MemoryKeyring
 from hub_app.provisioning import FlowTimeouts
+from hub_app.registry.memory_keyring import MemoryKeyring
 
 TEST_FLOW_TIMEOUTS = FlowTimeouts(
     scan_lights=30, join_ap=30, rpc=8, verify=30, scan_networks=30, send=30,

@@ -19,8 +19,7 @@ from hub_app.discovery import LanDiscovery
 from hub_app.discovery.wifi.simulated import SimulatedWifiAdapter
 from hub_app.provisioning import FlightRecorder, FlowTimeouts, ProvisioningFlow
 from hub_app.registry import Registry, SecretStore
-
-from .prov_keyring import ProvisioningTestKeyring
+from hub_app.registry.memory_keyring import MemoryKeyring
 
 HOME_SSID = "HomeNet"
 HOME_PASS = "correct horse battery"
@@ -33,9 +32,9 @@ TEST_TIMEOUTS = FlowTimeouts(
 
 
 @pytest.fixture(autouse=True)
-def test_keyring() -> Iterator[ProvisioningTestKeyring]:
+def test_keyring() -> Iterator[MemoryKeyring]:
     previous = keyring.get_keyring()
-    backend = ProvisioningTestKeyring()
+    backend = MemoryKeyring()
     keyring.set_keyring(backend)
     yield backend
     keyring.set_keyring(previous)

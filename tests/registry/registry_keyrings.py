@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import keyring.backend
 import keyring.errors
-from jaraco.classes import properties
+
+from hub_app.registry.memory_keyring import MemoryKeyring as BaseMemoryKeyring
 
 
-class MemoryKeyring(keyring.backend.KeyringBackend):
-    """A real keyring backend that keeps passwords in this process (test stand-in for an OS one)."""
-
-    @properties.classproperty
-    def priority(cls) -> float:
-        return 1
+class MemoryKeyring(BaseMemoryKeyring):
+    """The in-process keyring, recording calls and lockable (to test the locked-keyring paths)."""
 
     def __init__(self) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
-        self.passwords: dict[tuple[str, str], str] = {}
+        super().__init__()
         self.calls: list[str] = []
         self.locked = False
 
@@ -27,18 +22,15 @@ class MemoryKeyring(keyring.backend.KeyringBackend):
 
     def get_password(self, service: str, username: str) -> str | None:
         self._check("get")
-        return self.passwords.get((service, username))
+        return super().get_password(service, username)
 
     def set_password(self, service: str, username: str, password: str) -> None:
         self._check("set")
-        self.passwords[(service, username)] = password
+        super().set_password(service, username, password)
 
     def delete_password(self, service: str, username: str) -> None:
         self._check("delete")
-        try:
-            del self.passwords[(service, username)]
-        except KeyError:
-            raise keyring.errors.PasswordDeleteError("not found") from None
+        super().delete_password(service, username)
 
 
 class PlaintextFileKeyring(MemoryKeyring):

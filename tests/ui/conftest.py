@@ -40,8 +40,8 @@ from PySide6.QtCore import QCoreApplication, QSettings
 from PySide6.QtWidgets import QApplication
 
 from hub_app.hub import Hub
-from hub_app.hub.demo import MemoryKeyring
 from hub_app.provisioning import FlowTimeouts
+from hub_app.registry.memory_keyring import MemoryKeyring
 
 UI_TESTS = Path(__file__).parent
 

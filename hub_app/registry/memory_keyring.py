@@ -1,18 +1,20 @@
-"""A real keyring backend kept in this process, so tests never touch the OS keyring."""
+"""A keyring backend that keeps passwords in this process only.
+
+For the demo (no OS keyring is touched) and for tests: it is a real `keyring` backend, used
+through the same `keyring` API as the OS ones. Never the default: SecretStore treats any other
+backend as the user's choice.
+"""
 
 from __future__ import annotations
 
 import keyring.backend
 import keyring.errors
-from jaraco.classes import properties
 
 
-class ProvisioningTestKeyring(keyring.backend.KeyringBackend):
-    """Passwords in a dict (test stand-in for the OS keyring)."""
+class MemoryKeyring(keyring.backend.KeyringBackend):
+    """Passwords in a dict, for this process only."""
 
-    @properties.classproperty
-    def priority(cls) -> float:
-        return 1
+    priority = 1
 
     def __init__(self) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
@@ -25,7 +27,5 @@ class ProvisioningTestKeyring(keyring.backend.KeyringBackend):
         self.passwords[(service, username)] = password
 
     def delete_password(self, service: str, username: str) -> None:
-        try:
-            del self.passwords[(service, username)]
-        except KeyError:
-            raise keyring.errors.PasswordDeleteError("not found") from None
+        if self.passwords.pop((service, username), None) is None:
+            raise keyring.errors.PasswordDeleteError("not found")
