@@ -31,6 +31,7 @@ from hub_app.discovery.ap import ApDiscovery, ApEvent
 from hub_app.discovery.lan import DiscoveryEvent, LanDiscovery
 from hub_app.discovery.wifi.base import WifiAdapter
 from hub_app.provisioning.flow import FlowTimeouts, ProvisioningFlow
+from hub_app.provisioning.recorder import FlightRecorder
 from hub_app.registry.secrets import SecretStore
 from hub_app.registry.store import (
     PairedLight,
@@ -668,6 +669,14 @@ class Hub:
         self._flows.append(flow)
         del self._flows[:-20]
         return flow
+
+    def flight_recorder(self, device_id: str) -> FlightRecorder | None:
+        """The flight recorder of the latest set-up of ``device_id`` in this session (for the
+        diagnostic report), or None."""
+        for flow in reversed(self._flows):
+            if flow.state.device_id == device_id:
+                return flow.recorder
+        return None
 
     def _pairing_hook(self) -> Callable[[str], Awaitable[dict[str, Any] | None]] | None:
         backend = self.backend
