@@ -107,8 +107,10 @@ class Board:
 
     async def open_connection(self, host: str, port: int,
                               tls: "dict[str, str] | None" = None) -> "tuple[Any, Any]":
-        """Open a TCP (or TLS) stream. tls: None, or {"ca": pem_str or "", "server_hostname": str}
-        (an empty ca verifies against the platform's default trust). -> (reader, writer)."""
+        """Open a TCP (or TLS) stream. tls: None, or {"ca": pem_str or "", "server_hostname": str,
+        "cert": pem_str, "key": pem_str} (an empty ca verifies against the platform's default
+        trust; "cert" and "key", when present and non-empty, are the client certificate and its
+        private key to present: secrets, never logged or left on disk). -> (reader, writer)."""
         raise NotImplementedError
 
     def udp_multicast(self, iface_ip: str, group: str, port: int) -> Any:

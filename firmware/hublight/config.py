@@ -108,6 +108,24 @@ def _parse_port(text: str) -> int:
         return -1
 
 
+def check_pem(kind: str) -> "Callable[[Any], str | None]":
+    """Empty, or PEM text with a ``-----BEGIN <...kind>-----`` block, at most 8192 characters."""
+
+    def check(value: Any) -> "str | None":
+        if value == "":
+            return None
+        if len(value) > 8192:
+            return "must be at most 8192 characters"
+        begin = value.find("-----BEGIN ")
+        end = value.find("-----", begin + 11) if begin >= 0 else -1
+        if begin < 0 or end < 0 or not value[begin + 11:end].endswith(kind) or \
+                value.find("-----END ", end) < 0:
+            return "must be empty or PEM text (-----BEGIN ...%s-----)" % kind
+        return None
+
+    return check
+
+
 def check_log_level(value: str) -> "str | None":
     if value not in LOG_LEVELS:
         return "must be one of debug, info, warn, error"
@@ -134,6 +152,8 @@ SCHEMA = (
     ("mqtt.ca", "str", "", "", _max_chars(8192)),
     ("mqtt.user", "str", "", "", _max_chars(128)),
     ("mqtt.pass", "str", "", WO, _max_chars(256)),
+    ("mqtt.cert", "str", "", WO, check_pem("CERTIFICATE")),
+    ("mqtt.key", "str", "", WO, check_pem("PRIVATE KEY")),
     ("mqtt.client_id", "str", "", "", _max_chars(128)),
     ("mqtt.topic_prefix", "str", "", "", _max_chars(128)),
     ("mqtt.keepalive", "int", 30, "", _int_range(5, 600)),
@@ -273,6 +293,9 @@ class Config:
             raise RpcError(400, "wifi.sta.ssid: must be set when wifi.sta.enable is true")
         if merged["mqtt.enable"] and merged["mqtt.server"] == "":
             raise RpcError(400, "mqtt.server: must be set when mqtt.enable is true")
+        if (merged["mqtt.cert"] == "") != (merged["mqtt.key"] == ""):
+            bad = "mqtt.key" if merged["mqtt.key"] == "" else "mqtt.cert"
+            raise RpcError(400, "%s: mqtt.cert and mqtt.key must be set together" % bad)
         return changes
 
     def _collect(self, node: dict[str, Any], prefix: str, changes: dict[str, Any]) -> None:

@@ -391,6 +391,12 @@ class Esp32Board(Board):
         ca = tls.get("ca") or ""
         if ca:
             context.load_verify_locations(cadata=ca.encode())
+        cert = tls.get("cert") or ""
+        key = tls.get("key") or ""
+        if cert and key:
+            # MicroPython extension: bytes are the certificate / key data themselves (PEM, or
+            # DER), never a file on flash
+            context.load_cert_chain(cert.encode(), key.encode())
         # without a CA the handshake fails: the ESP32 has no platform trust store, and an
         # unverified broker connection is never made silently
         return await asyncio.open_connection(

@@ -68,7 +68,12 @@ class MqttLink:
         cfg = self.app.config
         tls_on = bool(cfg["mqtt.tls"])
         host, port = split_server(cfg["mqtt.server"], 8883 if tls_on else 1883)
-        tls = {"ca": cfg["mqtt.ca"], "server_hostname": host} if tls_on else None
+        tls = None
+        if tls_on:
+            tls = {"ca": cfg["mqtt.ca"], "server_hostname": host}
+            if cfg["mqtt.cert"] and cfg["mqtt.key"]:
+                tls["cert"] = cfg["mqtt.cert"]  # a client certificate (AWS IoT needs one)
+                tls["key"] = cfg["mqtt.key"]
         client = MqttClient(self.app.board, cfg.mqtt_client_id(), host, port,
                             user=cfg["mqtt.user"] or None, password=cfg["mqtt.pass"] or None,
                             keepalive=cfg["mqtt.keepalive"],

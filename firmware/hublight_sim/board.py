@@ -230,6 +230,23 @@ class SimServer:
             await asyncio.wait_for(self._server.wait_closed(), 2.0)
 
 
+def _load_client_cert(context: ssl.SSLContext, cert_pem: str, key_pem: str) -> None:
+    """Load a client certificate and key given as PEM text. CPython's ssl reads them from files
+    only: each goes to a private temp file (created 0600) that is deleted right after loading."""
+    paths: list[str] = []
+    try:
+        for text in (cert_pem, key_pem):
+            handle, path = tempfile.mkstemp(prefix="hublight-tls-", suffix=".pem")
+            paths.append(path)
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(text)
+        context.load_cert_chain(paths[0], paths[1])
+    finally:
+        for path in paths:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+
 class SimBoard(Board):
     """The simulated hardware of one light (index ``index`` of a simulator).
 
@@ -533,6 +550,10 @@ class SimBoard(Board):
             ca = tls.get("ca") or ""
             context = ssl.create_default_context(cadata=ca) if ca else \
                 ssl.create_default_context()
+            cert = tls.get("cert") or ""
+            key = tls.get("key") or ""
+            if cert and key:
+                _load_client_cert(context, cert, key)
             server_hostname = tls.get("server_hostname") or host
         local_addr = (self.lan_ip, 0) if host.startswith("127.") else None
         reader, writer = await asyncio.open_connection(

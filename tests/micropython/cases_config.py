@@ -138,3 +138,28 @@ def test_split_server():
     assert split_server("broker.lan", 1883) == ("broker.lan", 1883)
     assert split_server("[::1]:8883", 1883) == ("::1", 8883)
     assert split_server("host:x", 1883)[1] == -1
+
+
+CERT = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+KEY = "-----BEGIN EC PRIVATE KEY-----\nMHcC\n-----END EC PRIVATE KEY-----\n"
+
+
+def test_client_certificate_keys():
+    c = make()
+    tree = c.public_tree()
+    assert tree["mqtt"]["cert_set"] is False and tree["mqtt"]["key_set"] is False
+    assert "cert" not in tree["mqtt"] and "key" not in tree["mqtt"]
+    assert "mqtt.key" in expect_rpc_error(400, c.validate, {"mqtt": {"cert": CERT}})
+    assert "mqtt.cert" in expect_rpc_error(400, c.validate, {"mqtt": {"key": KEY}})
+    assert "mqtt.cert" in expect_rpc_error(400, c.validate, {"mqtt": {"cert": KEY, "key": KEY}})
+    assert "mqtt.key" in expect_rpc_error(400, c.validate, {"mqtt": {"cert": CERT, "key": CERT}})
+    assert "mqtt.key" in expect_rpc_error(400, c.validate,
+                                          {"mqtt": {"cert": CERT, "key": "x" * 9000}})
+    c.apply(c.validate({"mqtt": {"cert": CERT, "key": KEY}}))
+    tree = c.public_tree()
+    assert tree["mqtt"]["cert_set"] is True and tree["mqtt"]["key_set"] is True
+    expect_rpc_error(403, c.lookup, "mqtt.key")
+    expect_rpc_error(403, c.lookup, "mqtt.cert")
+    assert c.saved_tree()["mqtt"]["key"] == KEY  # config.json keeps it, like passwords
+    c.apply(c.validate({"mqtt": {"cert": "", "key": ""}}))
+    assert c.public_tree()["mqtt"]["cert_set"] is False

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import glob
+import json
+import os
 import secrets
 import ssl
+import tempfile
 from typing import Any
 
 import aiohttp
@@ -15,7 +19,7 @@ from hublight_sim.runner import SimLight
 from hub_app.testing.mosquitto import MosquittoBroker
 
 from .conftest import provision
-from .helpers import LightRpc
+from .helpers import LightRpc, RpcFailure, eventually
 
 pytestmark = pytest.mark.mosquitto
 TIMEOUT = 20.0
@@ -80,5 +84,54 @@ async def test_mqtt_settings_apply_without_a_reboot(
         await watcher.expect("lamps/desk/online", b"offline")
         assert (await lan.call("Sys.GetInfo"))["mqtt"]["connected"] is False
         assert light.boots == boots  # never rebooted
+    finally:
+        watcher.close()
+
+
+async def test_client_certificate_for_a_broker_that_requires_one(
+        light: SimLight, ap_rpc: LightRpc, session: aiohttp.ClientSession,
+        mosquitto_factory: Any) -> None:
+    broker: MosquittoBroker = mosquitto_factory(tls=True, require_client_cert=True)
+    assert broker.tls is not None
+    dev = light.device_id
+    watcher = Watcher(broker, [f"{dev}/online"], broker.tls.client_context(with_client_cert=True))
+    try:
+        lan = await provision(light, session, ap_rpc)
+        mqtt = {"enable": True, "server": f"{broker.host}:{broker.port}", "tls": True,
+                "ca": broker.tls.ca_pem}
+        await lan.call("Config.Set", {"config": {"mqtt": mqtt}})
+        # without a client certificate the broker refuses the handshake
+        async def refused() -> bool:
+            lines = (await lan.call("Sys.GetLog", {"lines": 200}))["lines"]
+            return any(line["level"] == "warn" and line["msg"].startswith("mqtt: ")
+                       for line in lines)
+
+        await eventually(refused)
+        assert (await lan.call("Sys.GetInfo"))["mqtt"]["connected"] is False
+        assert not [m for m in watcher.messages if m[1] == b"online"]
+        cert = broker.tls.client_cert_path.read_text()
+        key = broker.tls.client_key_path.read_text()
+        with pytest.raises(RpcFailure) as failure:  # both or neither
+            await lan.call("Config.Set", {"config": {"mqtt": {"cert": cert}}})
+        assert failure.value.code == 400 and "mqtt.key" in failure.value.message
+        with pytest.raises(RpcFailure) as failure:
+            await lan.call("Config.Set", {"config": {"mqtt": {"cert": "hello", "key": key}}})
+        assert failure.value.code == 400 and "mqtt.cert" in failure.value.message
+        await lan.call("Config.Set", {"config": {"mqtt": {"cert": cert, "key": key}},
+                                      "save": True})
+        await watcher.expect(f"{dev}/online", b"online")
+        assert (await lan.call("Sys.GetInfo"))["mqtt"]["connected"] is True
+        # write-only: never returned, never logged, no key file left behind
+        tree = await lan.call("Config.Get", {"key": "mqtt"})
+        assert tree["cert_set"] is True and tree["key_set"] is True
+        assert "cert" not in tree and "key" not in tree
+        for name in ("mqtt.cert", "mqtt.key"):
+            with pytest.raises(RpcFailure) as failure:
+                await lan.call("Config.Get", {"key": name})
+            assert failure.value.code == 403
+        log = json.dumps(await lan.call("Sys.GetLog", {"lines": 200}))
+        assert "-----BEGIN" not in log
+        assert key.splitlines()[1][:20] not in log and cert.splitlines()[1][:20] not in log
+        assert not glob.glob(os.path.join(tempfile.gettempdir(), "hublight-tls-*"))
     finally:
         watcher.close()
