@@ -498,6 +498,12 @@ class Hub:
             self.lights.discard(light.device_id)
             if self.backend is not None:
                 self.backend.remove_light(light.device_id)
+            # a forgotten light already waiting on its access point (e.g. after a factory
+            # reset) is offered again: discovery reports an access point only once
+            if self.ap_discovery is not None:
+                for ap in self.ap_discovery.access_points.values():
+                    if ap.device_id == light.device_id:
+                        self._on_ap_event(ApEvent("added", ap))
             return
         view = self.lights.get(light.device_id)
         self.lights.put(

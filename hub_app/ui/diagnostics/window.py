@@ -532,7 +532,7 @@ class FirmwareTab(_Tab):
         self.sha_edit.setAccessibleName(tr("SHA-256 of the firmware at the URL"))
         self.commit_timeout = QSpinBox(self)
         self.commit_timeout.setObjectName("fw_commit_timeout")
-        self.commit_timeout.setRange(30, 3600)
+        self.commit_timeout.setRange(10, 3600)
         self.commit_timeout.setValue(300)
         self.commit_timeout.setSuffix(" s")
         self.commit_timeout.setAccessibleName(tr("Time to commit before it rolls back"))
@@ -577,6 +577,9 @@ class FirmwareTab(_Tab):
         layout.addLayout(danger)
         self._set_commit_visible(False)
         self._deadline: float | None = None
+        self._previous_version: str | None = None
+        self._pending_version: str | None = None
+        self.rollback_watch: asyncio.Task[Any] | None = None
         self.countdown = QTimer(self)
         self.countdown.setInterval(1000)
         self.countdown.timeout.connect(self._tick)
@@ -616,6 +619,7 @@ class FirmwareTab(_Tab):
             self.state_label.setText(tr(text) + "…")
 
         try:
+            self._previous_version = (await self.diag.get_boot_state()).fw_version
             state = await self.diag.update_firmware(
                 path=path, url=None if path else url, sha256=None if path else sha,
                 commit_timeout=self.commit_timeout.value(), on_progress=progress)
@@ -628,6 +632,7 @@ class FirmwareTab(_Tab):
         self.progress.setValue(100)
         self.state_label.setText(tr("The light runs firmware {version} (not committed yet).")
                                  .format(version=state.fw_version))
+        self._pending_version = state.fw_version
         self._deadline = asyncio.get_running_loop().time() + state.commit_timeout
         self._set_commit_visible(True)
         self._tick()
@@ -642,14 +647,40 @@ class FirmwareTab(_Tab):
         left = self.seconds_left()
         if left <= 0:
             self.countdown.stop()
+            self._deadline = None
             self._set_commit_visible(False)
             self.commit_prompt.setText("")
             self.state_label.setText(tr("Not committed in time: the light rolls back to its "
-                                        "previous firmware."))
+                                        "previous firmware…"))
+            self.rollback_watch = self.run(self._watch_rollback(), "diagnostics:rollback")
             return
         text = tr("Commit now or it rolls back in {seconds} s.").format(seconds=left)
         self.commit_prompt.setText(text)
         self.commit_prompt.setAccessibleName(text)
+
+    async def _watch_rollback(self, timeout_s: float = 120.0) -> None:
+        """After the commit time ran out: wait until the light runs its previous firmware
+        again and say so."""
+        old, new = self._previous_version, self._pending_version
+        try:
+            async with asyncio.timeout(timeout_s):
+                while True:
+                    try:
+                        state = await self.diag.get_boot_state()
+                    except DeviceError:
+                        state = None  # restarting
+                    if state is not None and state.is_committed:
+                        break
+                    await asyncio.sleep(0.5)
+        except TimeoutError:
+            self.state_label.setText(tr(
+                "The light did not come back with its previous firmware within {seconds} s. "
+                "Check that it is powered, then open Diagnostics again.").format(
+                    seconds=int(timeout_s)))
+            return
+        self.state_label.setText(tr(
+            "Rolled back: the update to {new} was not committed in time, so the light "
+            "went back to firmware {old}.").format(new=new, old=old or state.fw_version))
 
     def commit(self) -> asyncio.Task[Any]:
         return self.run(self._commit(), "diagnostics:commit")
@@ -707,7 +738,15 @@ class FirmwareTab(_Tab):
 
     async def _factory_reset(self) -> None:
         await self.diag.factory_reset()
-        self.state_label.setText(tr("The light was reset and restarts on its own network."))
+        hub = self.window_.hub
+        if hub is None:
+            self.state_label.setText(tr("The light was reset and restarts on its own network."))
+            return
+        # its pairing is gone: the hub forgets it, so it comes back in Discovered as a new light
+        await hub.forget_light(self.diag.device_id)
+        self.state_label.setText(tr("The light was reset and removed from this hub. It "
+                                    "restarts on its own network and shows up under "
+                                    "Discovered, ready to be set up again."))
 
 
 # ==================================================================== window

@@ -1,0 +1,153 @@
+"""Acceptance through the real main window (issue 5, "Done when"): diagnostics opened from the
+main window's Diagnostics action on a selected demo light (the real firmware, the real embedded
+broker): a firmware update from a file and its commit, a second update left to roll back, an RPC
+console call, and the factory reset behind its confirmation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from conftest import wait_until
+from hublight_sim.board import make_sim_image
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox, QPushButton
+from pytestqt.qtbot import QtBot
+
+from hub_app.hub import Hub
+from hub_app.ui.diagnostics import DiagnosticsWindow
+
+
+async def open_diagnostics(qtbot: QtBot, window: Any, device_id: str) -> DiagnosticsWindow:
+    """Select the light in the list and trigger Light > Diagnostics (Ctrl+D)."""
+    window.select_light(device_id)
+    assert window.selected_device_id() == device_id
+    assert window.diagnostics_action.isEnabled()
+    window.diagnostics_action.trigger()
+    found = [w for w in window.findChildren(DiagnosticsWindow)
+             if w.diagnostics.device_id == device_id]
+    assert len(found) == 1
+    diagnostics = found[0]
+    assert diagnostics.isVisible()
+    assert await diagnostics.ready is True
+    return diagnostics
+
+
+def sim_version(hub: Hub, device_id: str) -> str:
+    assert hub.demo is not None
+    return str(hub.demo.simulator.light(device_id).board.fw_version())
+
+
+async def test_firmware_update_commit_then_an_update_that_rolls_back(
+    qtbot: QtBot, main_window: Any, demo_hub: Hub, tmp_path: Path
+) -> None:
+    device_id = demo_hub.lights[0].device_id
+    old_version = sim_version(demo_hub, device_id)
+    assert old_version != "0.9.0"
+    diagnostics = await open_diagnostics(qtbot, main_window, device_id)
+    tab = diagnostics.firmware_tab
+    diagnostics.tabs.setCurrentWidget(tab)
+    assert not tab.commit_button.isVisibleTo(diagnostics)
+
+    # 1. an update from a file, committed in time
+    image = tmp_path / "hublight-0.9.0.bin"
+    image.write_bytes(make_sim_image("0.9.0", b"new firmware " * 500))
+    tab.file_edit.setText(str(image))
+    tab.commit_timeout.setValue(300)
+    progress: list[int] = []
+    tab.progress.valueChanged.connect(progress.append)
+    qtbot.mouseClick(tab.update_button, Qt.MouseButton.LeftButton)
+    await wait_until(lambda: tab.commit_button.isVisibleTo(diagnostics), 120)
+    assert progress and progress[-1] == 100 and tab.progress.value() == 100
+    assert "0.9.0" in tab.state_label.text() and "not committed" in tab.state_label.text()
+    assert "Commit now or it rolls back in" in tab.commit_prompt.text()
+    assert sim_version(demo_hub, device_id) == "0.9.0"  # the light runs it, uncommitted
+    qtbot.mouseClick(tab.commit_button, Qt.MouseButton.LeftButton)
+    await wait_until(lambda: "is committed" in tab.state_label.text(), 30)
+    assert tab.state_label.text() == "Firmware 0.9.0 is committed: the light keeps it."
+    assert not tab.commit_button.isVisibleTo(diagnostics)
+    assert not tab.status.isVisibleTo(diagnostics)
+    state = await diagnostics.diagnostics.get_boot_state()  # via the light
+    assert state.fw_version == "0.9.0" and state.is_committed
+    assert sim_version(demo_hub, device_id) == "0.9.0"
+    diagnostics.info_tab.refresh()
+    await wait_until(lambda: dict(diagnostics.info_tab.model.rows()).get("Firmware", "")
+                     .startswith("0.9.0"), 30)
+
+    # 2. another update, not committed: the countdown runs out and the light rolls back
+    second = tmp_path / "hublight-0.9.1.bin"
+    second.write_bytes(make_sim_image("0.9.1", b"newer firmware " * 500))
+    tab.file_edit.setText(str(second))
+    tab.commit_timeout.setValue(10)
+    assert tab.commit_timeout.value() == 10
+    qtbot.mouseClick(tab.update_button, Qt.MouseButton.LeftButton)
+    await wait_until(lambda: tab.commit_button.isVisibleTo(diagnostics), 120)
+    assert "0.9.1" in tab.state_label.text()
+    await wait_until(lambda: tab.state_label.text().startswith("Rolled back"), 120)
+    assert tab.state_label.text() == ("Rolled back: the update to 0.9.1 was not committed in "
+                                      "time, so the light went back to firmware 0.9.0.")
+    assert not tab.commit_button.isVisibleTo(diagnostics)
+    assert not tab.status.isVisibleTo(diagnostics)
+    state = await diagnostics.diagnostics.get_boot_state()
+    assert state.fw_version == "0.9.0" and state.is_committed
+    assert sim_version(demo_hub, device_id) == "0.9.0"
+    await diagnostics.aclose()
+
+
+async def test_console_call_and_factory_reset_from_the_main_window(
+    qtbot: QtBot, main_window: Any, demo_hub: Hub
+) -> None:
+    assert demo_hub.demo is not None
+    device_id = demo_hub.lights[0].device_id
+    light = demo_hub.demo.simulator.light(device_id)
+    name = demo_hub.lights.get(device_id).display_name  # type: ignore[union-attr]
+    diagnostics = await open_diagnostics(qtbot, main_window, device_id)
+    assert name in diagnostics.windowTitle()
+
+    # an RPC console call
+    console = diagnostics.console_tab
+    diagnostics.tabs.setCurrentWidget(console)
+    console.method_edit.setText("Sys.GetInfo")
+    console.params_edit.setPlainText("")
+    assert console.send_button.isEnabled()
+    qtbot.mouseClick(console.send_button, Qt.MouseButton.LeftButton)
+    await wait_until(lambda: console.calls.count() == 1)
+    assert console.calls.item(0).text() == "Sys.GetInfo — ok"
+    assert '"method": "Sys.GetInfo"' in console.request_view.toPlainText()
+    assert device_id in console.reply_view.toPlainText()
+    assert console.timing.text().startswith("Sys.GetInfo: ok in ")
+
+    # factory reset: the confirmation names the light; "Keep it" leaves it alone
+    tab = diagnostics.firmware_tab
+    diagnostics.tabs.setCurrentWidget(tab)
+    qtbot.mouseClick(tab.reset_button, Qt.MouseButton.LeftButton)
+    box = tab.confirm_box
+    assert isinstance(box, QMessageBox) and box.isVisible()
+    assert name in box.windowTitle() and name in box.text() and device_id in box.text()
+    keep = next(b for b in box.buttons()
+                if box.buttonRole(b) == QMessageBox.ButtonRole.RejectRole)
+    assert box.defaultButton() is keep
+    qtbot.mouseClick(keep, Qt.MouseButton.LeftButton)
+    await wait_until(lambda: tab.confirm_box is None)
+    reply = await diagnostics.diagnostics.client.call("Sys.GetInfo")  # type: ignore[union-attr]
+    assert reply["id"] == device_id  # still answers on the LAN with its pairing secret
+    assert device_id in demo_hub.registry and demo_hub.lights.get(device_id) is not None
+    assert main_window.model.index_of(device_id).isValid()
+
+    # "Reset <name>": the light is reset, leaves the list, and waits in Discovered again
+    qtbot.mouseClick(tab.reset_button, Qt.MouseButton.LeftButton)
+    box = tab.confirm_box
+    assert box is not None
+    reset = box.findChild(QPushButton, "factory_reset_yes")
+    assert reset is not None and reset.text() == f"Reset {name}"
+    qtbot.mouseClick(reset, Qt.MouseButton.LeftButton)
+    await wait_until(lambda: "removed from this hub" in tab.state_label.text(), 60)
+    assert device_id not in demo_hub.registry
+    await wait_until(lambda: not main_window.model.index_of(device_id).isValid(), 30)
+    inbox = main_window.inbox
+    await wait_until(lambda: inbox.card(device_id) is not None, 90)
+    card = inbox.card(device_id)
+    assert card is not None
+    assert card.item.ap_ssid == light.ap_ssid  # a new light on its own access point
+    assert card.setup_button.accessibleName() == f"Set up {light.ap_ssid}"
+    await diagnostics.aclose()
