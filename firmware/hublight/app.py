@@ -32,6 +32,15 @@ BUTTON_POLL_MS = 50
 DEFAULT_MODEL = "HL-S1"
 
 
+def _log_capacity(board: "Board") -> int:
+    """The board's ``log_lines()`` hint (1..1000), else 200."""
+    try:
+        lines = int(board.log_lines())
+    except Exception:  # an older board without the hint
+        return 200
+    return lines if 1 <= lines <= 1000 else 200
+
+
 class Notifier:
     """Fan-out of notification frames (NotifyStatus, NotifyEvent) to transports."""
 
@@ -62,7 +71,7 @@ class LightApp:
 
     def __init__(self, board: "Board") -> None:
         self.board = board
-        self.log = LogBuffer(board.time)
+        self.log = LogBuffer(board.time, capacity=_log_capacity(board))
         mac = board.mac()
         self.mac_text = "".join("%02X" % b for b in mac)
         suffix = self.mac_text[-6:]

@@ -56,6 +56,10 @@ class Board:
     def fs_info(self) -> "dict[str, int]":  # {"fs_size": int, "fs_free": int}
         raise NotImplementedError
 
+    def log_lines(self) -> int:
+        """How many log lines to keep for ``Sys.GetLog`` (RAM budget): 200 unless overridden."""
+        return 200
+
     def mem_info(self) -> "dict[str, int]":
         """-> {"ram_size": int, "ram_free": int, "ram_min_free": int}"""
         raise NotImplementedError

@@ -138,6 +138,10 @@ class Esp32OtaWriter:
 class Esp32Board(Board):
     """The HubLight hardware: ESP32 + WS2813 strip on ``pixel_pin`` + button on ``button_pin``."""
 
+    def log_lines(self):
+        # type: () -> int
+        return 100  # ~100 bytes a line: keep the RAM for TLS and the HTTP server
+
     def __init__(self, pixel_pin=PIXEL_PIN, button_pin=BUTTON_PIN, root="/"):
         # type: (int, int, str) -> None
         self._root = root if root.endswith("/") else root + "/"

@@ -121,7 +121,8 @@ def register_methods(rpc: "Rpc", app: "LightApp") -> None:
 
     def sys_get_log(params: dict[str, Any], ctx: dict[str, Any]) -> Any:
         _no_unknown(params, ("lines", "since"), "Sys.GetLog")
-        lines = _int_arg(params, "lines", 100, 0, 200)
+        capacity = app.log.capacity
+        lines = _int_arg(params, "lines", min(100, capacity), 0, capacity)
         since = params.get("since")
         if since is not None and (not isinstance(since, int) or since is True or
                                   since is False or since < 0):

@@ -667,6 +667,31 @@ async def test_config_set_right_after_boot_does_not_join_without_reboot():
         await rig.close()
 
 
+async def test_sys_get_log_keeps_what_the_board_allows():
+    rig = Rig()
+    try:
+        rig.board.log_lines = lambda: 100  # as the ESP32 board (RAM budget)
+        app = await rig.boot()
+        assert app.log.capacity == 100
+        for i in range(150):
+            app.log.info("line %d" % i)
+        client = Client(rig)
+        got = await client.result("Sys.GetLog", {"lines": 100})
+        assert len(got["lines"]) == 100 and got["lines"][-1]["msg"].startswith("line 149")
+        assert got["lines"][0]["seq"] == got["next"] - 100
+        code, message = await client.error("Sys.GetLog", {"lines": 101})
+        assert code == 400 and message.startswith("lines:") and "0..100" in message
+        assert len((await client.result("Sys.GetLog"))["lines"]) == 100
+    finally:
+        await rig.close()
+    rig = Rig()
+    try:
+        app = await rig.boot()  # the base Board's hint (and the simulator's): 200
+        assert app.log.capacity == 200
+    finally:
+        await rig.close()
+
+
 async def test_unsupported_network_reason():
     rig = Rig()
     try:
