@@ -16,6 +16,12 @@ ACL (per light, prefix = its topic prefix, the device id by default):
 - publish: `<prefix>/state`, `<prefix>/online`, `<prefix>/events`, and the hub's reply topic;
 - subscribe: `<prefix>/rpc` only.
 The hub may do anything (it still subscribes only to its lights' topics).
+
+TLS (the default): the listener lights use speaks TLS 1.2+ with a server certificate from the
+hub's own CA (`hub_ca`, files under `<data_dir>/tls/`); `pair_light` gives the light that CA
+(`mqtt.ca`) so it verifies the broker, address included. `plain_port` adds a listener without TLS
+(off by default: for a user's old devices); `tls=False` makes the main listener plain. The hub's
+own in-process connection has no socket, so TLS does not concern it.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import secrets
@@ -36,12 +43,15 @@ from typing import Any
 
 from hub_app.broker_client.base import ConfigurationError
 from hub_app.broker_client.embedded_broker import EmbeddedBroker, LocalClient, _write_atomic
+from hub_app.broker_client.hub_ca import BrokerCertificates, ensure_certificates
 from hub_app.broker_client.mqtt import MqttBackend, MqttConfig, new_client_id
 
 _LOGGER = logging.getLogger(__name__)
 
 USERS_FILE = "broker_users.json"
+TLS_DIR = "tls"
 HUB_USER = "hub"
+ANY_ADDRESS = ("0.0.0.0", "", "::")
 
 
 @dataclass(frozen=True)
@@ -160,12 +170,36 @@ def reachable_address() -> str:
             return "127.0.0.1"
 
 
+def lan_addresses() -> list[str]:
+    """This PC's IPv4 and global IPv6 addresses (not loopback, not link-local)."""
+    from hub_app.discovery.interfaces import list_interfaces
+
+    result: list[str] = []
+    try:
+        interfaces = list_interfaces(include_loopback=False)
+    except Exception:  # ifaddr failing must not stop the broker
+        _LOGGER.exception("could not list the network interfaces")
+        return result
+    for interface in interfaces:
+        result.extend(interface.ipv4)
+        for address in interface.ipv6:
+            plain = address.split("%")[0]
+            if not ipaddress.ip_address(plain).is_link_local:
+                result.append(plain)
+    return result
+
+
 class EmbeddedBackend(MqttBackend):
     """The hub's own broker plus the MQTT backend connected to it over loopback.
 
-    `host`/`port`: where the broker listens (default all interfaces, 1883; port 0 = ephemeral).
+    `host`/`port`: where the broker listens for lights (default all interfaces; port 8883 with
+    TLS, 1883 without; 0 = ephemeral). `tls` (default on): that listener speaks TLS with the
+    hub CA's server certificate. `plain_port`: an extra listener without TLS (default off).
     `advertise_host`: the address lights are told to use (default: `host` if specific, else
-    this machine's address on the default route). `data_dir` keeps retained messages and users.
+    this machine's address on the default route). `tls_names`: more host names / addresses for
+    the server certificate (the advertised and listening addresses are always in it, and the
+    PC's LAN addresses when listening on all interfaces). `data_dir` keeps retained messages,
+    users and the CA.
     """
 
     def __init__(
@@ -173,12 +207,17 @@ class EmbeddedBackend(MqttBackend):
         data_dir: Path | str,
         *,
         host: str = "0.0.0.0",
-        port: int = 1883,
+        port: int | None = None,
+        tls: bool = True,
+        plain_port: int | None = None,
+        tls_names: Iterable[str] = (),
         advertise_host: str | None = None,
         command_timeout: float = 10.0,
         keepalive: int = 30,
         in_process: bool = True,
     ) -> None:
+        if port is None:
+            port = 8883 if tls else 1883
         client_id = new_client_id()
         super().__init__(
             MqttConfig(
@@ -195,14 +234,54 @@ class EmbeddedBackend(MqttBackend):
         self.credentials.reply_topics.add(self.reply_topic)
         self.advertise_host = advertise_host
         self.in_process = in_process
-        self.broker = EmbeddedBroker(host, port, auth=self.credentials, data_dir=self.data_dir)
+        self.tls = tls
+        self.tls_names = tuple(tls_names)
+        self.certificates: BrokerCertificates | None = None
+        self.broker = EmbeddedBroker(
+            host,
+            port,
+            auth=self.credentials,
+            data_dir=self.data_dir,
+            plain_port=plain_port if tls else None,
+        )
         self._local: LocalClient | None = None
 
     def __repr__(self) -> str:
         b = self.broker
-        return f"EmbeddedBackend({b.host}:{b.port}, {self.connection.kind})"
+        tls = "TLS" if self.tls else "plain"
+        return f"EmbeddedBackend({b.host}:{b.port} {tls}, {self.connection.kind})"
+
+    def certificate_names(self) -> list[str]:
+        """What the server certificate must name: every address lights may use."""
+        names = ["127.0.0.1", "localhost", *self.tls_names]
+        if self.advertise_host:
+            names.append(self.advertise_host)
+        if self.broker.host in ANY_ADDRESS:
+            names.append(reachable_address())
+            names.extend(lan_addresses())
+        else:
+            names.append(self.broker.host)
+        return names
+
+    async def ensure_certificates(self) -> BrokerCertificates:
+        """Create the CA on first use; (re-)issue the server certificate when needed."""
+        names = await asyncio.to_thread(self.certificate_names)
+        certificates = await asyncio.to_thread(
+            ensure_certificates, self.data_dir / TLS_DIR, names
+        )
+        self.certificates = certificates
+        return certificates
 
     async def _connect(self) -> None:
+        if self.tls:
+            try:
+                certificates = await self.ensure_certificates()
+                context = await asyncio.to_thread(certificates.server_context)
+            except (OSError, ValueError) as err:
+                raise ConfigurationError(
+                    f"the embedded broker's TLS certificate cannot be set up: {err}"
+                ) from err
+            self.broker.ssl_context = context
         try:
             await self.broker.start()
         except OSError as err:
@@ -212,8 +291,10 @@ class EmbeddedBackend(MqttBackend):
             ) from err
         hub_password = secrets.token_urlsafe(24)
         self.credentials.set_hub_password(hub_password)
-        local = "127.0.0.1" if self.broker.host in ("0.0.0.0", "", "::") else self.broker.host
+        local = "127.0.0.1" if self.broker.host in ANY_ADDRESS else self.broker.host
         self.config = replace(self.config, host=local, port=self.broker.port, password=hub_password)
+        if self.tls and self.certificates is not None:
+            self.config = replace(self.config, tls=True, ca_file=str(self.certificates.ca_path))
         if not self.in_process:
             await super()._connect()
             return
@@ -261,7 +342,7 @@ class EmbeddedBackend(MqttBackend):
         host = self.advertise_host
         if host is None:
             host = self.broker.host
-            if host in ("0.0.0.0", "", "::"):
+            if host in ANY_ADDRESS:
                 host = reachable_address()
         return f"{host}:{self.broker.port}"
 
@@ -271,6 +352,10 @@ class EmbeddedBackend(MqttBackend):
         The dict (protocol.md keys) goes into the light's `Config.Set`; `mqtt.pass` is the only
         copy of the plaintext password: keep it in the keyring, never log it.
         """
+        ca_pem = ""
+        if self.tls:
+            certificates = self.certificates or await self.ensure_certificates()
+            ca_pem = certificates.ca_pem
         password = self.credentials.add_light(device_id, topic_prefix)
         await asyncio.to_thread(self.credentials.save)
         options = {"topic_prefix": topic_prefix} if topic_prefix else {}
@@ -280,9 +365,11 @@ class EmbeddedBackend(MqttBackend):
             "mqtt.server": self.server_address,
             "mqtt.user": device_id,
             "mqtt.pass": password,
-            "mqtt.tls": False,
+            "mqtt.tls": self.tls,
             "mqtt.client_id": device_id,
         }
+        if self.tls:
+            config["mqtt.ca"] = ca_pem
         if topic_prefix:
             config["mqtt.topic_prefix"] = topic_prefix
         return config

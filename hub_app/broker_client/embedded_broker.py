@@ -183,15 +183,20 @@ class EmbeddedBroker:
         auth: BrokerAuth | None = None,
         data_dir: Path | str | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        plain_port: int | None = None,
         save_delay: float = 1.0,
     ) -> None:
+        """`ssl_context`: the listener on `port` speaks TLS. `plain_port`: an extra listener
+        without TLS on the same host (off by default; 0 = an ephemeral port)."""
         self.host = host
         self.port = port
+        self.plain_port = plain_port
         self.auth = auth
         self.data_dir = Path(data_dir) if data_dir is not None else None
         self.ssl_context = ssl_context
         self.save_delay = save_delay
         self._server: asyncio.Server | None = None
+        self._plain_server: asyncio.Server | None = None
         self._sessions: dict[str, _Session] = {}
         self._all: set[_Session] = set()
         self._exact: dict[str, dict[_Session, int]] = {}
@@ -217,19 +222,37 @@ class EmbeddedBroker:
             self.host,
             self.port,
             ssl=self.ssl_context,
+            ssl_handshake_timeout=10.0 if self.ssl_context is not None else None,
             backlog=1024,
         )
         sockets = self._server.sockets
         if sockets:
             self.port = int(sockets[0].getsockname()[1])
-        _LOGGER.info("embedded broker listening on %s:%d", self.host, self.port)
+        kind = "TLS" if self.ssl_context is not None else "plain"
+        _LOGGER.info("embedded broker listening on %s:%d (%s)", self.host, self.port, kind)
+        if self.plain_port is not None and self.ssl_context is not None:
+            try:
+                self._plain_server = await asyncio.start_server(
+                    self._handle, self.host, self.plain_port, backlog=1024
+                )
+            except OSError:
+                self._server.close()
+                self._server = None
+                raise
+            sockets = self._plain_server.sockets
+            if sockets:
+                self.plain_port = int(sockets[0].getsockname()[1])
+            _LOGGER.warning(
+                "embedded broker also listening WITHOUT TLS on %s:%d", self.host, self.plain_port
+            )
         return self
 
     async def close(self) -> None:
         """Stop. Clients still connected lose their link, so their wills are published (and
         persisted): a light that does not come back must not stay retained `online`."""
-        if self._server is not None:
-            self._server.close()
+        for server in (self._server, self._plain_server):
+            if server is not None:
+                server.close()
         for session in list(self._all):
             self._end_session(session, publish_will=True)
             session.abort()
@@ -239,10 +262,11 @@ class EmbeddedBroker:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        if self._server is not None:
-            with contextlib.suppress(Exception):
-                await self._server.wait_closed()
-            self._server = None
+        for server in (self._server, self._plain_server):
+            if server is not None:
+                with contextlib.suppress(Exception):
+                    await server.wait_closed()
+        self._server = self._plain_server = None
         if self._save_handle is not None:
             self._save_handle.cancel()
         await self.flush()

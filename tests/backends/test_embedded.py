@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,13 @@ def server(config: dict[str, object]) -> tuple[str, int]:
     return host, int(port)
 
 
+def tls_of(config: dict[str, object]) -> ssl.SSLContext | None:
+    """What a light does with its pairing config: verify the broker against `mqtt.ca`."""
+    if not config["mqtt.tls"]:
+        return None
+    return ssl.create_default_context(cadata=str(config["mqtt.ca"]))
+
+
 async def paired_light(backend: EmbeddedBackend, device_id: str, **options: object) -> MqttLight:
     config = await backend.pair_light(device_id)
     host, port = server(config)
@@ -36,6 +44,7 @@ async def paired_light(backend: EmbeddedBackend, device_id: str, **options: obje
         port,
         username=str(config["mqtt.user"]),
         password=str(config["mqtt.pass"]),
+        ssl_context=tls_of(config),
         **options,
     )  # type: ignore[arg-type]
     return await lamp.start()
@@ -81,7 +90,9 @@ async def test_wrong_or_missing_password_is_refused(embedded: EmbeddedBackend) -
         ("hub", "guess"),
         ("hublight-unknown", str(config["mqtt.pass"])),
     ]:
-        client = AsyncMqttClient(host, port, "intruder", username=user, password=password)
+        client = AsyncMqttClient(
+            host, port, "intruder", username=user, password=password, ssl_context=tls_of(config)
+        )
         with pytest.raises(ConnectRefused) as err:
             await client.connect()
         assert err.value.code == 5
@@ -102,6 +113,7 @@ async def test_acl_a_light_cannot_use_another_lights_topics(embedded: EmbeddedBa
         "hublight-00e005",
         username="hublight-00e005",
         password=str(attacker_config["mqtt.pass"]),
+        ssl_context=tls_of(attacker_config),
         on_message=lambda m: received.append(m.topic),
     )
     await attacker.connect()
@@ -162,6 +174,7 @@ async def test_silent_light_goes_offline_after_keepalive(embedded: EmbeddedBacke
         port,
         username="hublight-00e007",
         password=str(config["mqtt.pass"]),
+        ssl_context=tls_of(config),
         keepalive=1,
     )
     await lamp.start()
@@ -212,6 +225,8 @@ async def test_commands_never_retained_and_no_wildcards(embedded: EmbeddedBacken
 async def test_malformed_packets_do_not_hurt_the_broker(embedded: EmbeddedBackend) -> None:
     lamp = await paired_light(embedded, "hublight-00e00a")
     host, port = "127.0.0.1", embedded.broker.port
+    assert embedded.certificates is not None
+    context = embedded.certificates.client_context()
     for junk in [
         b"\x00\x00",
         b"\x10\xff\xff\xff\xff\x7f",
@@ -219,7 +234,7 @@ async def test_malformed_packets_do_not_hurt_the_broker(embedded: EmbeddedBacken
         b"\x10\x05\x00\x04MQ",
         bytes(range(256)),
     ]:
-        reader, writer = await asyncio.open_connection(host, port)
+        reader, writer = await asyncio.open_connection(host, port, ssl=context)
         writer.write(junk)
         await writer.drain()
         with pytest.raises((asyncio.IncompleteReadError, ConnectionError, TimeoutError)):
