@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -32,7 +33,13 @@ from hub_app.provisioning import (
 )
 from hub_app.registry import Registry, SecretStore
 
+try:
+    import termios
+except ImportError:  # Windows
+    termios = None  # type: ignore[assignment]
+
 Answer = dict[str, Any] | None  # None: cancel
+EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
 BACK = object()
 
 _FIELD_PROMPTS = {
@@ -123,7 +130,12 @@ class TerminalQuestions:
             self.out.note(f"! {text}")
         answers: dict[str, Any] = {}
         for field in form.fields:
-            value = await loop.run_in_executor(None, self._ask, field, form.can_go_back)
+            prompt, secret = self._prompt(field, form.can_go_back)
+            if _terminal_fd() is not None:
+                line = await _read_terminal_line(prompt, secret=secret)
+            else:  # no termios (Windows): a blocking read in a worker thread
+                line = await loop.run_in_executor(None, _blocking_read_line, prompt, secret)
+            value = "q" if line is None else line
             if value == "q":
                 return None
             if value == "b" and form.can_go_back:
@@ -131,7 +143,8 @@ class TerminalQuestions:
             answers[field.name] = self._convert(field, value)
         return answers
 
-    def _ask(self, field: Field, can_go_back: bool) -> str:
+    def _prompt(self, field: Field, can_go_back: bool) -> tuple[str, bool]:
+        """Shows the choices of ``field``. -> (the prompt, whether the answer is secret)."""
         label = _FIELD_PROMPTS.get(field.name, field.name)
         if field.kind == "choice" and field.choices:
             self.out.note(f"{label}:")
@@ -145,15 +158,7 @@ class TerminalQuestions:
         if field.kind == "bool":
             shown = " [Y/n]" if default else " [y/N]"
         hint = " (b: back, q: quit)" if can_go_back else " (q: quit)"
-        prompt = f"{label}{shown}{hint}: "
-        if field.kind == "secret":
-            return getpass.getpass(prompt)
-        sys.stderr.write(prompt)
-        sys.stderr.flush()
-        line = sys.stdin.readline()
-        if not line:
-            return "q"
-        return line.rstrip("\n")
+        return f"{label}{shown}{hint}: ", field.kind == "secret"
 
     @staticmethod
     def _convert(field: Field, value: str) -> Any:
@@ -164,6 +169,73 @@ class TerminalQuestions:
         if field.kind == "choice" and value.isdigit() and 1 <= int(value) <= len(field.choices):
             return field.choices[int(value) - 1].value
         return value
+
+
+def _terminal_fd() -> int | None:
+    """The file descriptor of stdin when it is a terminal that termios can switch (POSIX)."""
+    if termios is None:
+        return None
+    try:
+        fd = sys.stdin.fileno()
+    except (AttributeError, ValueError, OSError):
+        return None
+    return fd if os.isatty(fd) else None
+
+
+def _wake(ready: asyncio.Future[None]) -> None:
+    if not ready.done():
+        ready.set_result(None)
+
+
+async def _read_terminal_line(prompt: str, *, secret: bool) -> str | None:
+    """Show ``prompt`` and read one line from the terminal on the event loop (no thread, so
+    Ctrl-C cancels the read at once). A secret is read with echo off, and the terminal is put
+    back as it was however the read ends. -> the line, or None at end of input (Ctrl-D)."""
+    assert termios is not None
+    fd = _terminal_fd()
+    assert fd is not None
+    loop = asyncio.get_running_loop()
+    saved = termios.tcgetattr(fd) if secret else None
+    if saved is not None:
+        quiet = termios.tcgetattr(fd)
+        quiet[3] &= ~termios.ECHO
+        termios.tcsetattr(fd, termios.TCSAFLUSH, quiet)  # drops keys typed ahead, as getpass
+    try:
+        sys.stderr.write(prompt)
+        sys.stderr.flush()
+        data = b""
+        while not data.endswith(b"\n"):
+            ready: asyncio.Future[None] = loop.create_future()
+            loop.add_reader(fd, _wake, ready)
+            try:
+                await ready
+            finally:
+                loop.remove_reader(fd)
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        if saved is not None:
+            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+            sys.stderr.write("\n")  # the Enter that was not echoed
+            sys.stderr.flush()
+    if not data:
+        return None
+    return data.decode(errors="replace").rstrip("\r\n")
+
+
+def _blocking_read_line(prompt: str, secret: bool) -> str | None:
+    """Where termios is missing: getpass for secrets, else a line from stdin."""
+    if secret:
+        try:
+            return getpass.getpass(prompt)
+        except EOFError:
+            return None
+    sys.stderr.write(prompt)
+    sys.stderr.flush()
+    line = sys.stdin.readline()
+    return line.rstrip("\n") if line else None
 
 
 def _make_adapter(args: argparse.Namespace, out: Output) -> WifiAdapter:
@@ -253,8 +325,13 @@ async def cmd_provision(args: argparse.Namespace, out: Output) -> int:
             out.error(str(exc), kind="provisioning")
             return EXIT_FAILED
         except (KeyboardInterrupt, asyncio.CancelledError):
+            # Ctrl-C: asyncio.run cancels this task; put the light and the PC back, then say so
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
             await flow.cancel()
-            raise
+            out.error(render("cancelled"), kind="cancelled")
+            return EXIT_INTERRUPTED
         finally:
             await flow.close()
             await lan.stop()
