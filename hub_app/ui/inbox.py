@@ -23,6 +23,7 @@ from PySide6.QtCore import (
     Signal,
 )
 from PySide6.QtWidgets import (
+    QApplication,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -135,33 +136,43 @@ class InboxModel(QAbstractListModel):
 
 
 class InboxCard(QFrame):
-    """One discovered light: its name, how it was found, Set up and Ignore."""
+    """One discovered light: its name, how it was found, Set up and Ignore. ``update(item)``
+    refreshes the texts in place (focus and the buttons stay)."""
 
     def __init__(self, item: DiscoveredItem, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.item = item
         self.setObjectName(f"inbox_card_{item.key}")
         self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.setAccessibleName(tr("Discovered light {name}").format(name=item.title))
         layout = QHBoxLayout(self)
         texts = QVBoxLayout()
-        title = QLabel(item.title, self)
-        font = title.font()
+        self.title_label = QLabel(self)
+        self.title_label.setObjectName("inbox_title")
+        font = self.title_label.font()
         font.setBold(True)
-        title.setFont(font)
-        detail = QLabel(describe(item), self)
-        detail.setWordWrap(True)
-        texts.addWidget(title)
-        texts.addWidget(detail)
+        self.title_label.setFont(font)
+        self.detail_label = QLabel(self)
+        self.detail_label.setObjectName("inbox_detail")
+        self.detail_label.setWordWrap(True)
+        texts.addWidget(self.title_label)
+        texts.addWidget(self.detail_label)
         layout.addLayout(texts, 1)
         self.setup_button = QPushButton(tr("Set up"), self)
         self.setup_button.setObjectName("inbox_setup")
-        self.setup_button.setAccessibleName(tr("Set up {name}").format(name=item.title))
         self.ignore_button = QPushButton(tr("Ignore"), self)
         self.ignore_button.setObjectName("inbox_ignore")
-        self.ignore_button.setAccessibleName(tr("Ignore {name}").format(name=item.title))
         layout.addWidget(self.setup_button)
         layout.addWidget(self.ignore_button)
+        self.update_item(item)
+
+    def update_item(self, item: DiscoveredItem) -> None:
+        """Show ``item`` (same key) without re-creating anything."""
+        self.item = item
+        self.setAccessibleName(tr("Discovered light {name}").format(name=item.title))
+        self.title_label.setText(item.title)
+        self.detail_label.setText(describe(item))
+        self.setup_button.setAccessibleName(tr("Set up {name}").format(name=item.title))
+        self.ignore_button.setAccessibleName(tr("Ignore {name}").format(name=item.title))
 
 
 class InboxWidget(QWidget):
@@ -215,19 +226,51 @@ class InboxWidget(QWidget):
         self._rebuild()
 
     def _rebuild(self, *_args: Any) -> None:
-        for card in self.cards:
-            self.cards_layout.removeWidget(card)
-            card.deleteLater()
-        self.cards = []
+        """Bring the cards in line with the model, by key: existing cards are updated in place
+        and keep their place in the focus chain (a keyboard user is not thrown out while the
+        list changes); only new items get a card and only gone items lose theirs."""
+        by_key = {card.item.key: card for card in self.cards}
+        wanted: list[InboxCard] = []
         for row in range(self.model.rowCount()):
             item = self.model.item(row)
-            card = InboxCard(item, self.cards_holder)
-            card.setup_button.clicked.connect(lambda _=False, it=item: self.set_up(it))
-            card.ignore_button.clicked.connect(lambda _=False, it=item: self.ignore(it))
-            self.cards_layout.insertWidget(self.cards_layout.count() - 1, card)
-            self.cards.append(card)
+            card = by_key.pop(item.key, None)
+            if card is None:
+                card = InboxCard(item, self.cards_holder)
+                card.setup_button.clicked.connect(
+                    lambda _=False, c=card: self.set_up(c.item))
+                card.ignore_button.clicked.connect(
+                    lambda _=False, c=card: self.ignore(c.item))
+            elif card.item != item:
+                card.update_item(item)
+            wanted.append(card)
+        focus = QApplication.focusWidget()
+        refocus_at: int | None = None
+        for card in by_key.values():  # gone from the list
+            if focus is not None and card.isAncestorOf(focus):
+                refocus_at = self.cards.index(card)
+            self.cards_layout.removeWidget(card)
+            card.hide()
+            card.deleteLater()
+        if wanted != self.cards:
+            for position, card in enumerate(wanted):
+                if self.cards_layout.indexOf(card) != position:
+                    self.cards_layout.insertWidget(position, card)
+                card.show()
+            previous: QWidget | None = None
+            for card in wanted:  # Tab goes down the list in the order shown
+                if previous is not None:
+                    QWidget.setTabOrder(previous, card.setup_button)
+                QWidget.setTabOrder(card.setup_button, card.ignore_button)
+                previous = card.ignore_button
+        self.cards = wanted
         self.empty_label.setVisible(not self.cards)
         self.scroll_area.setVisible(bool(self.cards))
+        if refocus_at is not None:  # the focused card went away: focus its neighbour
+            if wanted:
+                wanted[min(refocus_at, len(wanted) - 1)].setup_button.setFocus(
+                    Qt.FocusReason.OtherFocusReason)
+            else:
+                self.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def card(self, key: str) -> InboxCard | None:
         """The card of the item ``key`` (None when not shown)."""

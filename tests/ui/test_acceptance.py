@@ -1,7 +1,8 @@
 """Acceptance through the real main window (issue 5, "Done when"): diagnostics opened from the
 main window's Diagnostics action on a selected demo light (the real firmware, the real embedded
 broker): a firmware update from a file and its commit, a second update left to roll back, an RPC
-console call, and the factory reset behind its confirmation."""
+console call, and the factory reset behind its confirmation. Plus the inbox keeping keyboard
+focus while its list changes."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from typing import Any
 from conftest import wait_until
 from hublight_sim.board import make_sim_image
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMessageBox, QPushButton
+from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton, QVBoxLayout, QWidget
 from pytestqt.qtbot import QtBot
 
 from hub_app.hub import Hub
+from hub_app.hub.inbox import Inbox
 from hub_app.ui.diagnostics import DiagnosticsWindow
+from hub_app.ui.inbox import InboxWidget
 
 
 async def open_diagnostics(qtbot: QtBot, window: Any, device_id: str) -> DiagnosticsWindow:
@@ -151,3 +154,54 @@ async def test_console_call_and_factory_reset_from_the_main_window(
     assert card.item.ap_ssid == light.ap_ssid  # a new light on its own access point
     assert card.setup_button.accessibleName() == f"Set up {light.ap_ssid}"
     await diagnostics.aclose()
+
+
+def test_inbox_keeps_keyboard_focus_while_the_list_changes(qtbot: QtBot) -> None:
+    """Cards are updated in place: a keyboard user on a card keeps focus while other lights
+    come and go and its own facts change; Tab and Space still reach Set up / Ignore."""
+    inbox = Inbox()
+    inbox.merge("hublight-00000a", "hublight", device_id="hublight-00000a",
+                ap_ssid="HubLight-00000A", signal_dbm=-60)
+    inbox.merge("hublight-00000b", "hublight", device_id="hublight-00000b",
+                ap_ssid="HubLight-00000B", signal_dbm=-50)
+    host = QWidget()
+    qtbot.addWidget(host)
+    layout = QVBoxLayout(host)
+    widget = InboxWidget(inbox, open_wizard=lambda _item: None, parent=host)
+    layout.addWidget(widget)
+    with qtbot.waitActive(host):
+        host.show()
+        host.activateWindow()
+    card_a, card_b = widget.card("hublight-00000a"), widget.card("hublight-00000b")
+    assert card_a is not None and card_b is not None
+    card_b.setup_button.setFocus(Qt.FocusReason.TabFocusReason)
+    assert QApplication.focusWidget() is card_b.setup_button
+
+    # the list changes around and under the focused card
+    inbox.merge("hublight-00000b", "hublight", signal_dbm=-40, fw_version="0.2.0")
+    inbox.merge("hublight-00000c", "hublight", device_id="hublight-00000c",
+                lan_address="127.0.0.9:8080")
+    inbox.discard("hublight-00000a")
+    assert widget.card("hublight-00000b") is card_b  # the same card, updated
+    assert "signal -40 dBm" in card_b.detail_label.text()
+    assert "firmware 0.2.0" in card_b.detail_label.text()
+    assert QApplication.focusWidget() is card_b.setup_button
+    assert [c.item.key for c in widget.cards] == ["hublight-00000b", "hublight-00000c"]
+    assert widget.card("hublight-00000a") is None
+
+    # Tab moves on to Ignore of the same card; Space there ignores the light of that card
+    ignored: list[str] = []
+    widget.ignoreRequested.connect(ignored.append)
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
+    assert QApplication.focusWidget() is card_b.ignore_button
+    qtbot.keyClick(card_b.ignore_button, Qt.Key.Key_Space)
+    assert ignored == ["hublight-00000b"]
+    assert [item.key for item in inbox] == ["hublight-00000c"]
+    # focus lands on the next card rather than nowhere
+    card_c = widget.card("hublight-00000c")
+    assert card_c is not None and QApplication.focusWidget() is card_c.setup_button
+    opened: list[str] = []
+    widget.setupRequested.connect(lambda item: opened.append(item.key))
+    qtbot.keyClick(card_c.setup_button, Qt.Key.Key_Space)
+    assert opened == ["hublight-00000c"]
+    widget.model.close()
