@@ -101,7 +101,8 @@ class LightApp:
         self.servers: dict[str, Any] = {}  # iface -> {"server", "http", "host", "port"}
         self.mqtt_link: Any = None
         self._mqtt_task: Any = None
-        self._mqtt_restarts = 0  # restarts asked for and not yet done (serialised)
+        self._mqtt_restart_wanted = False  # settings changed since the last (re)start
+        self._mqtt_restarting = False  # a restart task runs (one at a time)
         self.mdns: Any = None
         self.lan_ip: "str | None" = None
         self.reboot_reason: "str | None" = None
@@ -225,14 +226,15 @@ class LightApp:
         again with the new settings (not at all when disabled). Runs after the reply."""
         if self.lan_ip is None:
             return  # started with the current settings when the LAN comes up
-        self._mqtt_restarts += 1
-        if self._mqtt_restarts == 1:
+        self._mqtt_restart_wanted = True
+        if not self._mqtt_restarting:
+            self._mqtt_restarting = True
             self.spawn(self._restart_mqtt())
 
     async def _restart_mqtt(self) -> None:
         try:
-            while self._mqtt_restarts > 0:
-                self._mqtt_restarts = 0  # later changes while stopping: one more round
+            while self._mqtt_restart_wanted:
+                self._mqtt_restart_wanted = False  # changes while stopping: one more round
                 await asyncio.sleep(0)
                 await self._stop_mqtt()
                 if self.lan_ip is not None and self.reboot_reason is None:
@@ -243,7 +245,7 @@ class LightApp:
         except Exception as exc:
             self.log.exception("mqtt: restart failed", exc)
         finally:
-            self._mqtt_restarts = 0
+            self._mqtt_restarting = False
 
     # --- reboot / stop --------------------------------------------------------------------
     def request_reboot(self, delay_ms: int = 0, reason: str = "rpc") -> None:
