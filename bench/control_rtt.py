@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/control_rtt.py [--count 2000] [--no-amqtt]
 
-For each broker (the embedded broker, Mosquitto) it runs, in the same run:
+For each broker (the embedded broker over TLS, its default for lights, and over a plain listener;
+Mosquitto) it runs, in the same run:
 - raw: a paho-mqtt client publishes QoS 1 to a topic it subscribes to and waits for the message
   (publish -> receive), the floor any MQTT client can reach through that broker;
 - hub: `backend.set_light()` to a light (`hub_app.testing.mqtt_light.MqttLight`, a protocol-level
@@ -18,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -46,14 +48,17 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
 
 
 def raw_round_trip(
-    host: str, port: int, count: int, nodelay: bool = True, **auth: Any
+    host: str, port: int, count: int, nodelay: bool = True, ca_file: str = "", **auth: Any
 ) -> list[float]:
-    """paho publish (QoS 1) -> receive of the same message, `count` times (blocking)."""
+    """paho publish (QoS 1) -> receive of the same message, `count` times (blocking).
+    With `ca_file`: over TLS, verifying the broker against that CA."""
     received = threading.Event()
     ready = threading.Event()
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-raw-{time.monotonic_ns()}")
     if auth.get("username"):
         client.username_pw_set(auth["username"], auth.get("password"))
+    if ca_file:
+        client.tls_set_context(ssl.create_default_context(cafile=ca_file))
     client.on_message = lambda *a: received.set()
     client.on_subscribe = lambda *a: ready.set()
     if nodelay:  # paho leaves Nagle on; see hub_app/broker_client/mqtt.py `_no_delay`
@@ -81,9 +86,18 @@ def raw_round_trip(
 
 
 def start_light_process(
-    host: str, port: int, user: str | None, password: str | None
+    host: str, port: int, user: str | None, password: str | None, ca_file: str = ""
 ) -> subprocess.Popen[str]:
-    args = [sys.executable, __file__, "--light", host, str(port), user or "", password or ""]
+    args = [
+        sys.executable,
+        __file__,
+        "--light",
+        host,
+        str(port),
+        user or "",
+        password or "",
+        ca_file,
+    ]
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stdin=subprocess.PIPE, text=True)
     assert process.stdout is not None
     line = process.stdout.readline()
@@ -126,16 +140,21 @@ def report(label: str, raw: list[float], hub: list[float] | None) -> None:
     print(line, flush=True)
 
 
-async def bench_embedded(count: int) -> None:
+async def bench_embedded(count: int, tls: bool) -> None:
+    """The light (and the raw client) over TLS to the broker's default listener, or plain."""
     with tempfile.TemporaryDirectory() as data:
-        backend = EmbeddedBackend(Path(data), host="127.0.0.1", port=0)
+        backend = EmbeddedBackend(Path(data), host="127.0.0.1", port=0, tls=tls)
         await backend.start()
         light = None
         try:
             config = await backend.pair_light(LIGHT_ID)
             host, port = str(config["mqtt.server"]).rsplit(":", 1)
+            ca_file = ""
+            if tls:
+                assert backend.certificates is not None and config["mqtt.tls"] is True
+                ca_file = str(backend.certificates.ca_path)
             light = await asyncio.to_thread(
-                start_light_process, host, int(port), LIGHT_ID, str(config["mqtt.pass"])
+                start_light_process, host, int(port), LIGHT_ID, str(config["mqtt.pass"]), ca_file
             )
             hub = await measure_backend(backend, count)
             # The raw client logs in with the hub's own account (a light's may use only its
@@ -145,10 +164,11 @@ async def bench_embedded(count: int) -> None:
                 host,
                 int(port),
                 count,
+                ca_file=ca_file,
                 username=backend.config.username,
                 password=backend.config.password,
             )
-            report("embedded broker", raw, hub)
+            report("embedded broker, TLS" if tls else "embedded broker, plain", raw, hub)
         finally:
             if light is not None:
                 light.kill()
@@ -213,11 +233,19 @@ async def bench_amqtt(count: int) -> None:
         await broker.shutdown()
 
 
-def light_process_main(host: str, port: int, user: str, password: str) -> None:
+def light_process_main(host: str, port: int, user: str, password: str, ca_file: str) -> None:
     from hub_app.testing.mqtt_light import MqttLight
 
     async def run() -> None:
-        light = MqttLight(LIGHT_ID, host, port, username=user or None, password=password or None)
+        context = ssl.create_default_context(cafile=ca_file) if ca_file else None
+        light = MqttLight(
+            LIGHT_ID,
+            host,
+            port,
+            username=user or None,
+            password=password or None,
+            ssl_context=context,
+        )
         await light.start()
         print("ready", flush=True)
         await asyncio.to_thread(sys.stdin.read)  # until the parent goes away
@@ -232,15 +260,16 @@ def main() -> None:
     )
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--no-amqtt", action="store_true")
-    parser.add_argument("--light", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--light", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.light:
-        host, port, user, password = args.light
-        light_process_main(host, int(port), user, password)
+        host, port, user, password, ca_file = args.light
+        light_process_main(host, int(port), user, password, ca_file)
         return
     logging.basicConfig(level=logging.WARNING)
     print(f"control round trip, {args.count} commands per broker (2 shared cores: noisy)")
-    asyncio.run(bench_embedded(args.count))
+    asyncio.run(bench_embedded(args.count, tls=True))  # the default for lights
+    asyncio.run(bench_embedded(args.count, tls=False))
     asyncio.run(bench_mosquitto(args.count, nodelay=True))
     # Stock Mosquitto costs ~44 ms per command (Nagle): fewer commands keep the bench short.
     asyncio.run(bench_mosquitto(min(args.count, 300), nodelay=False))

@@ -392,6 +392,9 @@ class Hub:
                 self.data_dir / "broker",
                 host=embedded.host,
                 port=embedded.port,
+                tls=embedded.tls,
+                plain_port=embedded.plain_port if embedded.plain_listener else None,
+                tls_names=embedded.tls_name_list(),
                 advertise_host=embedded.advertise_host or None,
                 command_timeout=self.command_timeout,
             )

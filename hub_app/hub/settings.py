@@ -45,11 +45,24 @@ class MqttSettings:
 
 @dataclass(frozen=True)
 class EmbeddedSettings:
-    """The hub's own broker: where it listens and the address lights are told to use."""
+    """The hub's own broker: where it listens and the address lights are told to use.
+
+    ``tls``: lights connect over TLS and verify the broker with the hub's CA (default; settings
+    files from before TLS existed load with ``tls`` off, since their lights were paired without
+    it). ``plain_listener``: also accept connections without TLS on ``plain_port`` (for old
+    devices; off). ``tls_names``: extra host names / addresses for the server certificate,
+    separated by commas or spaces."""
 
     host: str = "0.0.0.0"
-    port: int = 1883
+    port: int = 8883
     advertise_host: str = ""  # empty: this PC's address on the default route
+    tls: bool = True
+    plain_listener: bool = False
+    plain_port: int = 1883
+    tls_names: str = ""
+
+    def tls_name_list(self) -> list[str]:
+        return [name for name in self.tls_names.replace(",", " ").split() if name]
 
 
 @dataclass(frozen=True)
@@ -78,6 +91,10 @@ class HubSettings:
         defaults = cls()
         backend = data.get("backend")
         embedded = _sub(EmbeddedSettings, data.get("embedded"))
+        raw_embedded = data.get("embedded")
+        if isinstance(raw_embedded, dict) and "tls" not in raw_embedded:
+            # Written before the broker had TLS: its lights were paired for a plain listener.
+            embedded = replace(embedded, tls=False)
         mqtt = _sub(MqttSettings, data.get("mqtt"))
         interfaces = data.get("discovery_interfaces")
         networks = data.get("remembered_networks")

@@ -287,3 +287,17 @@ async def test_plain_listener_is_off_by_default_and_optional(tmp_path: Path) -> 
         assert not (tmp_path / "c" / TLS_DIR).exists()
     finally:
         await plain.close()
+
+
+def test_settings_tls_default_and_migration_of_older_settings() -> None:
+    from hub_app.hub.settings import HubSettings
+
+    fresh = HubSettings()
+    assert fresh.embedded.tls and not fresh.embedded.plain_listener
+    assert fresh.embedded.port == 8883
+    assert HubSettings.from_json(fresh.to_json()).embedded == fresh.embedded
+    # A settings file from before TLS: its lights were paired for a plain listener.
+    old = HubSettings.from_json({"backend": "embedded", "embedded": {"port": 1883}})
+    assert old.embedded.tls is False and old.embedded.port == 1883
+    names = HubSettings.from_json({"embedded": {"tls": True, "tls_names": "hub.lan, 10.0.0.5"}})
+    assert names.embedded.tls_name_list() == ["hub.lan", "10.0.0.5"]
