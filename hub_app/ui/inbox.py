@@ -22,6 +22,7 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QApplication,
     QFrame,
@@ -144,6 +145,10 @@ class InboxCard(QFrame):
         self.item = item
         self.setObjectName(f"inbox_card_{item.key}")
         self.setFrameShape(QFrame.Shape.StyledPanel)
+        # colours only from palette roles, so the cards follow the OS theme (dark mode too)
+        self.setAutoFillBackground(True)
+        self.setBackgroundRole(QPalette.ColorRole.Base)
+        self.setForegroundRole(QPalette.ColorRole.Text)
         layout = QHBoxLayout(self)
         texts = QVBoxLayout()
         self.title_label = QLabel(self)
@@ -154,6 +159,8 @@ class InboxCard(QFrame):
         self.detail_label = QLabel(self)
         self.detail_label.setObjectName("inbox_detail")
         self.detail_label.setWordWrap(True)
+        for label in (self.title_label, self.detail_label):
+            label.setForegroundRole(QPalette.ColorRole.Text)
         texts.addWidget(self.title_label)
         texts.addWidget(self.detail_label)
         layout.addLayout(texts, 1)

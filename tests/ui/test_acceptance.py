@@ -2,16 +2,18 @@
 main window's Diagnostics action on a selected demo light (the real firmware, the real embedded
 broker): a firmware update from a file and its commit, a second update left to roll back, an RPC
 console call, and the factory reset behind its confirmation. Plus the inbox keeping keyboard
-focus while its list changes."""
+focus while its list changes, and dark mode (palette roles, no fixed colours)."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 from conftest import wait_until
 from hublight_sim.board import make_sim_image
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QImage, QPalette
 from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton, QVBoxLayout, QWidget
 from pytestqt.qtbot import QtBot
 
@@ -205,3 +207,84 @@ def test_inbox_keeps_keyboard_focus_while_the_list_changes(qtbot: QtBot) -> None
     qtbot.keyClick(card_c.setup_button, Qt.Key.Key_Space)
     assert opened == ["hublight-00000c"]
     widget.model.close()
+
+
+def dark_palette() -> QPalette:
+    palette = QPalette()
+    roles = QPalette.ColorRole
+    for role, colour in ((roles.Window, "#2b2b2b"), (roles.WindowText, "#e6e6e6"),
+                         (roles.Base, "#1d1d1d"), (roles.AlternateBase, "#262626"),
+                         (roles.Text, "#ececec"), (roles.Button, "#353535"),
+                         (roles.ButtonText, "#e6e6e6"), (roles.Highlight, "#2f65ca"),
+                         (roles.HighlightedText, "#ffffff"), (roles.ToolTipBase, "#353535"),
+                         (roles.ToolTipText, "#e6e6e6"), (roles.PlaceholderText, "#8a8a8a"),
+                         (roles.Light, "#505050"), (roles.Midlight, "#404040"),
+                         (roles.Mid, "#303030"), (roles.Dark, "#202020"),
+                         (roles.Shadow, "#101010"), (roles.BrightText, "#ffffff"),
+                         (roles.Link, "#6ea8fe")):
+        palette.setColor(role, QColor(colour))
+    return palette
+
+
+def lightness_of(image: QImage, step: int = 3) -> list[int]:
+    return [image.pixelColor(x, y).lightness()
+            for y in range(0, image.height(), step) for x in range(0, image.width(), step)]
+
+
+async def test_dark_mode_main_window_and_inbox_follow_the_palette(
+    qtbot: QtBot, main_window: Any, demo_hub: Hub
+) -> None:
+    assert demo_hub.demo is not None
+    waiting = demo_hub.demo.simulator.lights[2]
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    previous = app.palette()
+    dark = dark_palette()
+    app.setPalette(dark)
+    try:
+        inbox = main_window.inbox
+        await wait_until(lambda: inbox.card(waiting.device_id) is not None, 60)
+        card = inbox.card(waiting.device_id)
+        assert card is not None
+        await asyncio.sleep(0.1)  # let the palette change reach every widget
+        # the card's background and texts are palette roles, not fixed colours
+        assert card.autoFillBackground()
+        assert card.palette().color(card.backgroundRole()) == dark.color(QPalette.ColorRole.Base)
+        for label in (card.title_label, card.detail_label):
+            assert label.palette().color(label.foregroundRole()) == \
+                dark.color(QPalette.ColorRole.Text)
+        # and it renders dark with light text
+        card_image = card.grab().toImage()
+        assert card_image.pixelColor(card_image.width() // 2, 4).lightness() < 60
+        title = card.title_label.grab().toImage()
+        assert max(lightness_of(title, 1)) > 180
+        assert sorted(lightness_of(title, 1))[len(lightness_of(title, 1)) // 2] < 60
+        # the whole main window is dark: no light background left anywhere
+        shot = lightness_of(main_window.grab().toImage())
+        bright = sum(1 for value in shot if value > 200) / len(shot)
+        assert sum(shot) / len(shot) < 90, sum(shot) / len(shot)
+        assert bright < 0.08, bright  # text, the light's colour swatches, the tray icon
+    finally:
+        app.setPalette(previous)
+
+
+def test_no_hard_coded_colours_in_style_sheets() -> None:
+    """Style sheets in hub_app/ui use palette(...) roles only; the only fixed colour is a
+    light's own colour in its swatch (swatch_style)."""
+    import re
+
+    import hub_app.ui
+
+    root = Path(hub_app.ui.__file__).parent
+    fixed = re.compile(r"#[0-9a-fA-F]{3,8}\b|rgba?\(|\b(?:white|black|gray|grey|silver)\b")
+    sheet = re.compile(r"setStyleSheet\(\s*f?([\"'])(.*?)\1", re.S)
+    offenders = []
+    for path in sorted(root.rglob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        for match in sheet.finditer(source):
+            if fixed.search(match.group(2)):
+                offenders.append(f"{path.name}: {match.group(2)}")
+    assert offenders == []
+    from hub_app.ui.panels import swatch_style
+
+    assert "palette(mid)" in swatch_style((255, 255, 255))
