@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -113,9 +114,35 @@ class LightView:
 class LightList(EventedList[LightView]):
     """The paired lights, kept sorted by room, then name (the owner is the ``Hub``)."""
 
+    def __init__(self, items: Iterable[LightView] = ()) -> None:
+        super().__init__(items)
+        # device id -> index; rebuilt after a structural change. Every state report looks its
+        # light up, so a scan per lookup costs O(n) per report: with 1,000 lights reporting once a
+        # second that is a million comparisons a second.
+        self._positions: dict[str, int] | None = None
+
     def index_of(self, device_id: str) -> int:
         """The index of the light, or -1."""
-        return self.index_where(lambda view: view.device_id == device_id)
+        if self._positions is None:
+            self._positions = {view.device_id: i for i, view in enumerate(self._items)}
+        return self._positions.get(device_id, -1)
+
+    def insert(self, index: int, item: LightView) -> None:
+        self._positions = None
+        super().insert(index, item)
+
+    def pop(self, index: int) -> LightView:
+        self._positions = None
+        return super().pop(index)
+
+    def replace(self, index: int, item: LightView) -> None:
+        if self._items[index].device_id != item.device_id:
+            self._positions = None
+        super().replace(index, item)
+
+    def reset(self, items: Iterable[LightView]) -> None:
+        self._positions = None
+        super().reset(items)
 
     def get(self, device_id: str) -> LightView | None:
         index = self.index_of(device_id)

@@ -14,6 +14,7 @@ from PySide6.QtCore import (
     QPersistentModelIndex,
     QSortFilterProxyModel,
     Qt,
+    QTimer,
 )
 from PySide6.QtGui import QColor, QFont, QGuiApplication, QPalette
 
@@ -76,6 +77,8 @@ class LightTreeModel(QAbstractItemModel):
         self._lights = lights
         self._rooms: list[str] = []
         self._children: dict[str, list[str]] = {}  # room -> device ids
+        self._where: dict[str, tuple[int, int]] = {}  # device id -> (room row, row in room)
+        self._reset_pending = False
         self._rebuild()
         self._unsubscribe = lights.subscribe(self._on_event)
 
@@ -87,13 +90,20 @@ class LightTreeModel(QAbstractItemModel):
         self._children = {room: [] for room in self._rooms}
         for view in self._lights:
             self._children.setdefault(view.room, []).append(view.device_id)
+        self._where = {
+            device_id: (room_row, row)
+            for room_row, room in enumerate(self._rooms)
+            for row, device_id in enumerate(self._children.get(room, []))
+        }
 
     def _on_event(self, event: ListEvent[LightView]) -> None:
-        if event.kind in ("inserting", "removing", "resetting"):
-            self.beginResetModel()
-        elif event.kind in ("inserted", "removed", "reset"):
-            self._rebuild()
-            self.endResetModel()
+        if event.kind in ("inserted", "removed", "reset"):
+            # The model answers from its own snapshot of rooms and rows, so the structure can
+            # follow one event-loop turn later: a burst of 1,000 new lights is one reset, not
+            # 1,000 (each of which re-lays out and re-filters the whole tree).
+            if not self._reset_pending:
+                self._reset_pending = True
+                QTimer.singleShot(0, self._apply_structure)
         elif event.kind == "changed" and event.item is not None:
             index = self.index_of(event.item.device_id)
             if index.isValid():
@@ -102,13 +112,19 @@ class LightTreeModel(QAbstractItemModel):
                 parent = index.parent()
                 self.dataChanged.emit(parent, parent.siblingAtColumn(self.columnCount() - 1))
 
+    def _apply_structure(self) -> None:
+        self._reset_pending = False
+        self.beginResetModel()
+        self._rebuild()
+        self.endResetModel()
+
     # --- lookups -----------------------------------------------------------------------
     def index_of(self, device_id: str) -> QModelIndex:
-        for room_row, room in enumerate(self._rooms):
-            ids = self._children.get(room, [])
-            if device_id in ids:
-                return self.index(ids.index(device_id), 0, self.index(room_row, 0))
-        return QModelIndex()
+        where = self._where.get(device_id)
+        if where is None:
+            return QModelIndex()
+        room_row, row = where
+        return self.index(row, 0, self.index(room_row, 0))
 
     def light_at(self, index: AnyIndex) -> LightView | None:
         if not index.isValid() or index.internalId() == 0:
