@@ -319,6 +319,27 @@ async def test_argument_checks_name_the_argument():
         await rig.close()
 
 
+async def test_failed_logins_block_only_their_own_address():
+    rig = Rig()
+    try:
+        await rig.boot()
+        attacker = Client(rig, password="WRONG999")  # on the access point: 192.168.4.2
+        for _ in range(5):  # two failed attempts each (the client retries once on 401)
+            assert (await attacker.error("Light.GetStatus"))[0] == 401
+        assert (await attacker.error("Light.GetStatus"))[0] == 429
+        hub = Client(rig)
+        hub.ctx = lambda: {"transport": "http", "iface": "ap", "peer": "192.168.4.3",
+                           "http": None}
+        assert (await hub.result("Light.GetStatus"))["rev"] == 0
+        # the right password from the blocked address is refused too
+        again = Client(rig)
+        again.nonce = hub.nonce
+        again.nc = hub.nc
+        assert (await again.error("Light.GetStatus"))[0] == 429
+    finally:
+        await rig.close()
+
+
 async def test_uptime_survives_the_ticks_wrap_around():
     """MicroPython's ticks_ms wraps every 2**30 ms (12.4 days) and ticks_diff only covers half
     of that: a light up for a week must still report a week."""
