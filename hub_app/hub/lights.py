@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -164,9 +165,7 @@ class LightList(EventedList[LightView]):
                 self.replace(index, view)
                 return
             self.pop(index)
-        position = 0
-        while position < len(self) and self[position].sort_key < view.sort_key:
-            position += 1
+        position = bisect.bisect_left(self._items, view.sort_key, key=lambda item: item.sort_key)
         self.insert(position, view)
 
     def discard(self, device_id: str) -> None:

@@ -47,6 +47,9 @@ PRESETS: list[tuple[str, tuple[int, int, int]]] = [
 ]
 
 
+
+STRUCTURAL = frozenset({"inserted", "removed", "reset"})
+
 def swatch_style(rgb: tuple[int, int, int]) -> str:
     return "background-color: #{:02x}{:02x}{:02x}; border: 1px solid palette(mid);".format(*rgb)
 
@@ -258,7 +261,11 @@ class RoomsPanel(QWidget):
         save_row.addWidget(self.save_name, 1)
         save_row.addWidget(self.save_button)
         layout.addLayout(save_row)
-        self._unsubscribe = hub.lights.subscribe(lambda _e: self.refresh_rooms())
+        # Rooms change only when lights come, go or move (a move is a remove plus an insert):
+        # not on the state reports that arrive every second from every light.
+        self._unsubscribe = hub.lights.subscribe(
+            lambda event: self.refresh_rooms() if event.kind in STRUCTURAL else None
+        )
         self.refresh_rooms()
 
     def close_models(self) -> None:
