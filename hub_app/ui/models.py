@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -71,6 +72,7 @@ class LightTreeModel(QAbstractItemModel):
     colour, last seen. A light being changed shows "Turning on…" (italic) until confirmed."""
 
     COLUMNS = ("Light", "State", "Brightness", "Colour", "Last seen")
+    CHANGE_INTERVAL_MS = 50
 
     def __init__(self, lights: LightList, parent: Any = None) -> None:
         super().__init__(parent)
@@ -79,6 +81,15 @@ class LightTreeModel(QAbstractItemModel):
         self._children: dict[str, list[str]] = {}  # room -> device ids
         self._where: dict[str, tuple[int, int]] = {}  # device id -> (room row, row in room)
         self._reset_pending = False
+        # State reports are shown at most once per CHANGE_INTERVAL_MS (the first at once, the
+        # rest batched): with a thousand lights each reporting once a second, a repaint per
+        # report would keep the event loop busy.
+        self._changed: set[str] = set()
+        self._change_timer = QTimer(self)
+        self._change_timer.setSingleShot(True)
+        self._change_timer.setInterval(self.CHANGE_INTERVAL_MS)
+        self._change_timer.timeout.connect(self._flush_changes)
+        self._last_flush = 0.0
         self._rebuild()
         self._unsubscribe = lights.subscribe(self._on_event)
 
@@ -105,12 +116,28 @@ class LightTreeModel(QAbstractItemModel):
                 self._reset_pending = True
                 QTimer.singleShot(0, self._apply_structure)
         elif event.kind == "changed" and event.item is not None:
-            index = self.index_of(event.item.device_id)
+            self._changed.add(event.item.device_id)
+            if self._change_timer.isActive():
+                return
+            since = (time.monotonic() - self._last_flush) * 1000
+            if since >= self.CHANGE_INTERVAL_MS:
+                self._flush_changes()  # a lone change (a click) shows at once
+            else:
+                self._change_timer.start(int(self.CHANGE_INTERVAL_MS - since) + 1)
+
+    def _flush_changes(self) -> None:
+        self._last_flush = time.monotonic()
+        changed, self._changed = self._changed, set()
+        last_column = self.columnCount() - 1
+        rooms: set[int] = set()
+        for device_id in changed:
+            index = self.index_of(device_id)
             if index.isValid():
-                last = self.index(index.row(), self.columnCount() - 1, index.parent())
-                self.dataChanged.emit(index, last)
-                parent = index.parent()
-                self.dataChanged.emit(parent, parent.siblingAtColumn(self.columnCount() - 1))
+                self.dataChanged.emit(index, index.siblingAtColumn(last_column))
+                rooms.add(index.parent().row())
+        for room_row in rooms:
+            room = self.index(room_row, 0)
+            self.dataChanged.emit(room, room.siblingAtColumn(last_column))
 
     def _apply_structure(self) -> None:
         self._reset_pending = False
@@ -253,7 +280,10 @@ class LightFilterProxy(QSortFilterProxyModel):
 
     def filterAcceptsRow(self, source_row: int, source_parent: AnyIndex) -> bool:
         if not source_parent.isValid():
-            return False  # a room shows when one of its lights does (recursive filtering)
+            # Unfiltered, every room shows (rooms exist only while they have lights): answering
+            # here spares Qt a scan of the room's lights on every state report. Filtered, a room
+            # shows when one of its lights does (recursive filtering).
+            return not self._text and self._state == "all"
         model = self.sourceModel()
         view = model.data(model.index(source_row, 0, source_parent), LIGHT_ROLE)
         if not isinstance(view, LightView):
