@@ -17,7 +17,6 @@ EXCLUDES = [
     "pytest",
     "_pytest",
     "pytestqt",
-    "cryptography",
     "amqtt",
     "mypy",
     "mypyc",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import re
 import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,9 +50,28 @@ def test_inno_setup_script_installs_the_pyinstaller_folder() -> None:
     assert f'#define AppVersion "{_project_version()}"' in text
 
 
+#: import names of distributions whose import name differs from their name
+_IMPORT_NAMES = {"paho-mqtt": "paho", "pyside6-essentials": "PySide6"}
+
+
+def _runtime_imports() -> set[str]:
+    """Top-level import names of the project's runtime and UI dependencies (pyproject.toml)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    requirements = [*project["dependencies"], *project["optional-dependencies"]["ui"]]
+    names = set()
+    for requirement in requirements:
+        name = re.split(r"[<>=!~;\[ ]", requirement, maxsplit=1)[0].strip().lower()
+        names.add(_IMPORT_NAMES.get(name, name.replace("-", "_")))
+    return names
+
+
 def test_common_exclusions_keep_what_the_app_imports() -> None:
     kept = {"PySide6.QtCore", "PySide6.QtGui", "PySide6.QtWidgets", "PySide6.QtSvg"}
     assert not kept & set(bundle_common.EXCLUDES)
+    dependencies = _runtime_imports()
+    assert {"cryptography", "aiohttp", "paho", "PySide6"} <= dependencies
+    excluded_roots = {name.split(".")[0] for name in bundle_common.EXCLUDES if "." not in name}
+    assert not dependencies & excluded_roots, "a runtime dependency is left out of the bundle"
     assert bundle_common.keep_binary("PySide6/Qt/plugins/platforms/libqxcb.so")
     assert bundle_common.keep_binary("PySide6/Qt/plugins/platforms/libqoffscreen.so")
     assert bundle_common.keep_binary("PySide6/Qt/plugins/platforms/libqwayland.so")
