@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import os
+import ssl
 import statistics
 import subprocess
 import sys
@@ -55,6 +56,8 @@ def pct(samples: list[float], q: float) -> float:
 async def worker_main(spec_path: str, first: int, count: int) -> None:
     spec = json.loads(await asyncio.to_thread(Path(spec_path).read_text))
     host, port = spec["host"], spec["port"]
+    # Over TLS trusting the hub's CA, as real lights connect to the built-in broker.
+    context = ssl.create_default_context(cadata=spec["ca_pem"]) if spec.get("ca_pem") else None
     lights = spec["lights"][first : first + count]
     clients: list[tuple[str, AsyncMqttClient]] = []
     from hub_app.broker_client.mqtt_codec import Publish
@@ -69,6 +72,7 @@ async def worker_main(spec_path: str, first: int, count: int) -> None:
             password=entry.get("pass"),
             keepalive=60,
             will=Publish(device_id + "/online", b"offline", 1, True),
+            ssl_context=context,
         )
         for _attempt in range(20):
             try:
@@ -185,7 +189,13 @@ async def run_phase(args: argparse.Namespace, count: int, workdir: Path) -> None
         else (backend.config.host, backend.config.port)
     )
     spec_path = workdir / f"lights-{count}.json"
-    spec_path.write_text(json.dumps({"host": host, "port": port, "lights": specs}))
+    ca_pem = (
+        backend.certificates.ca_pem
+        if isinstance(backend, EmbeddedBackend) and backend.certificates
+        else None
+    )
+    spec_path.write_text(json.dumps({"host": host, "port": port, "ca_pem": ca_pem,
+                                     "lights": specs}))
     spec_path.chmod(0o600)
     per_worker = (count + args.workers - 1) // args.workers
     workers = []
