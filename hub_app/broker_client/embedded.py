@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from hub_app.broker_client.base import ConfigurationError
-from hub_app.broker_client.embedded_broker import EmbeddedBroker, LocalClient, _write_atomic
+from hub_app.broker_client.embedded_broker import EmbeddedBroker, LocalClient, _write_json
 from hub_app.broker_client.hub_ca import BrokerCertificates, ensure_certificates
 from hub_app.broker_client.mqtt import MqttBackend, MqttConfig, new_client_id
 
@@ -127,7 +127,7 @@ class LightCredentials:
             return
         with self._lock:
             data = {"version": 1, "lights": {u: dict(e) for u, e in self._lights.items()}}
-        _write_atomic(self.path, data)
+        _write_json(self.path, data)
 
     # --- BrokerAuth -------------------------------------------------------------------------
     def authenticate(self, username: str | None, password: bytes | None) -> Principal | None:

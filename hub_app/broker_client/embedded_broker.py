@@ -20,12 +20,12 @@ import json
 import logging
 import os
 import ssl
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from hub_app.atomicfile import write_file_atomically
 from hub_app.broker_client import mqtt_codec as codec
 from hub_app.broker_client.mqtt_codec import ProtocolError, Publish
 
@@ -551,34 +551,16 @@ class EmbeddedBroker:
         }
         try:
             await asyncio.to_thread(
-                _write_atomic, self.data_dir / RETAINED_FILE, {"version": 1, "retained": snapshot}
+                _write_json, self.data_dir / RETAINED_FILE, {"version": 1, "retained": snapshot}
             )
         except OSError:
             self._dirty = True
             _LOGGER.exception("could not save retained messages")
 
 
-def _write_atomic(path: Path, data: Any) -> None:
-    """Write JSON to `path` so that a crash leaves either the old or the new file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, separators=(",", ":"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+def _write_json(path: Path, data: Any) -> None:
+    """Write JSON to ``path`` atomically (blocking: call it in a worker thread)."""
+    write_file_atomically(path, json.dumps(data, separators=(",", ":")).encode("utf-8"))
 
 
 def _load_retained(path: Path) -> dict[str, _Retained]:

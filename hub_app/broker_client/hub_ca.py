@@ -23,7 +23,6 @@ import ipaddress
 import logging
 import os
 import ssl
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from hub_app.atomicfile import write_file_atomically
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -98,8 +99,8 @@ def ensure_certificates(directory: Path, names: Iterable[str]) -> BrokerCertific
     ca = _load_ca(ca_cert_path, ca_key_path, now)
     if ca is None:
         ca = _create_ca(now)
-        _write_atomic(ca_key_path, _key_pem(ca[1]))
-        _write_atomic(ca_cert_path, ca[0].public_bytes(serialization.Encoding.PEM))
+        write_file_atomically(ca_key_path, _key_pem(ca[1]))
+        write_file_atomically(ca_cert_path, ca[0].public_bytes(serialization.Encoding.PEM))
         _LOGGER.info("created the hub's broker CA (SHA-256 %s)", _fingerprint(ca[0]))
     ca_cert, ca_key = ca
 
@@ -108,8 +109,8 @@ def ensure_certificates(directory: Path, names: Iterable[str]) -> BrokerCertific
     if reason is not None:
         key = ec.generate_private_key(ec.SECP256R1())
         cert = _issue_server(ca_cert, ca_key, key, wanted, now)
-        _write_atomic(key_path, _key_pem(key))
-        _write_atomic(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+        write_file_atomically(key_path, _key_pem(key))
+        write_file_atomically(cert_path, cert.public_bytes(serialization.Encoding.PEM))
         _LOGGER.info(
             "issued the broker's server certificate (%s) for %s", reason, ", ".join(wanted)
         )
@@ -294,24 +295,3 @@ def _issue_server(
         .sign(ca_key, hashes.SHA256())
     )
 
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write `path` (mode 0600) so that a crash leaves either the old or the new file."""
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)  # mkstemp already creates it so; said for the reader
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)

@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from hub_app.registry.store import write_file_atomically
+from hub_app.atomicfile import write_file_atomically
 
 _log = logging.getLogger(__name__)
 

@@ -17,13 +17,14 @@ import dataclasses
 import datetime as _dt
 import json
 import os
-import tempfile
 import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+from hub_app.atomicfile import write_file_atomically
 
 __all__ = ["REDACTED", "FlightRecorder", "is_secret_key"]
 
@@ -198,13 +199,5 @@ class FlightRecorder:
     def export(self, path: str | os.PathLike[str]) -> Path:
         """Write the export atomically to ``path`` (JSON). -> the path."""
         target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".flight-", dir=target.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(self.export_text())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_file_atomically(target, self.export_text().encode("utf-8"))
         return target

@@ -15,7 +15,6 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, get_args
 
 import platformdirs
+
+from hub_app.atomicfile import write_file_atomically
 
 _log = logging.getLogger(__name__)
 
@@ -318,41 +319,6 @@ def _backup_path_for(path: Path, reason: str) -> Path:
     return candidate
 
 
-def write_file_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same dir, fsync, os.replace).
-
-    Blocking: call it in an executor. Either the old or the new content survives a crash.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp_name)
-        raise
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    if os.name != "posix":
-        return
-    try:
-        dir_fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
-
-
 def _migrate(document: dict[str, Any], version: int) -> dict[str, Any]:
     while version < SCHEMA_VERSION:
         migration = MIGRATIONS.get(version)
@@ -579,7 +545,7 @@ class Registry:
 
     def _write_blocking(self, data: bytes) -> None:
         """The blocking write; runs in an executor."""
-        write_file_atomically(self.path, data)
+        write_file_atomically(self.path, data, temp_prefix=_TEMP_PREFIX)
 
     def _schedule_save(self) -> None:
         """Persist soon, from a sync context; coalesces with a save already pending."""
