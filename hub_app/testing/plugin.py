@@ -10,6 +10,7 @@ Registered through the `pytest11` entry point `home_hub`, so installing the proj
 
 Fixtures (all function-scoped, everything stopped at teardown):
 
+- `memory_keyring`: an in-process keyring backend instead of the OS one;
 - `sim_world`: a fresh simulated Wi-Fi world (`hublight_sim.WifiWorld`, default networks);
 - `sim_lights`: `await sim_lights(n, **Simulator options)` -> n running `SimLight`s in this
   process on `sim_world` (zero join/reboot delays, flash under tmp_path, a unique MAC seed);
@@ -33,12 +34,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import keyring
 import pytest
 from hublight_sim.runner import SimLight, Simulator
 from hublight_sim.world import WifiWorld
 
 from hub_app.broker_client.embedded import EmbeddedBackend
 from hub_app.broker_client.mqtt import MqttBackend, MqttConfig
+from hub_app.registry.memory_keyring import MemoryKeyring
 from hub_app.testing.fixtures import mosquitto, mosquitto_factory
 from hub_app.testing.mosquitto import MosquittoBroker
 from hub_app.testing.scenario import DEFAULT_TIMEOUT_S, provision, wait_until
@@ -47,6 +50,7 @@ __all__ = [
     "embedded_broker",
     "hub",
     "main_window",
+    "memory_keyring",
     "mosquitto",
     "mosquitto_backend",
     "mosquitto_factory",
@@ -88,6 +92,17 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "hub(lights=2, paired=1): options of the `hub` fixture's demo hub"
     )
+
+
+@pytest.fixture
+def memory_keyring() -> Iterator[MemoryKeyring]:
+    """An in-process keyring backend (`keyring.set_keyring`) in place of the OS keyring, restored
+    afterwards: secrets the code under test stores go through the real `keyring` API."""
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
 
 
 @pytest.fixture

@@ -5,10 +5,9 @@ keyring (an in-process keyring backend) are stand-ins."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-import keyring
 import pytest
 
 from hub_app.hub import Hub
@@ -22,12 +21,9 @@ TEST_FLOW_TIMEOUTS = FlowTimeouts(
 
 
 @pytest.fixture(autouse=True)
-def test_keyring() -> Iterator[MemoryKeyring]:
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
+def test_keyring(memory_keyring: MemoryKeyring) -> MemoryKeyring:
+    """Every test here keeps its secrets in an in-process keyring (the tester kit's fixture)."""
+    return memory_keyring
 
 
 async def wait_until(predicate: Callable[[], bool], timeout_s: float = 30.0) -> None:

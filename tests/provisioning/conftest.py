@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import keyring
 import pytest
 from hublight_sim.runner import Simulator
 from hublight_sim.world import WifiWorld
@@ -32,12 +31,9 @@ TEST_TIMEOUTS = FlowTimeouts(
 
 
 @pytest.fixture(autouse=True)
-def test_keyring() -> Iterator[MemoryKeyring]:
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
+def test_keyring(memory_keyring: MemoryKeyring) -> MemoryKeyring:
+    """Every test here keeps its secrets in an in-process keyring (the tester kit's fixture)."""
+    return memory_keyring
 
 
 @pytest.fixture

@@ -33,7 +33,6 @@ from typing import Any
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import keyring
 import pytest
 import qasync
 from PySide6.QtCore import QCoreApplication, QSettings
@@ -105,13 +104,9 @@ def _qt_settings_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[N
 
 
 @pytest.fixture(autouse=True)
-def test_keyring() -> Iterator[MemoryKeyring]:
-    """An in-process keyring backend (the only stand-in besides the Wi-Fi radio)."""
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
+def test_keyring(memory_keyring: MemoryKeyring) -> MemoryKeyring:
+    """Every test here keeps its secrets in an in-process keyring (the tester kit's fixture)."""
+    return memory_keyring
 
 
 async def wait_until(predicate: Callable[[], bool], timeout_s: float = 30.0) -> None:
